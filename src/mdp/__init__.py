@@ -1,0 +1,1 @@
+"""Mini Data Platform: file ingestion from MinIO into PostgreSQL."""

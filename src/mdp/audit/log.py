@@ -1,0 +1,221 @@
+"""Reads and writes of ``audit.file_ingestion_log``, and the per-object claim.
+
+One row per object version: the pair (object key, SHA-256). Retrying the same bytes under the same
+key finds the same row and bumps ``attempts``; the same bytes under another key hit the
+live-content unique index and are recorded as a duplicate of the first. Exclusive processing of a
+key is a session-level advisory lock: it is released by PostgreSQL itself when the process dies,
+so a crashed run never leaves a stale claim behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from mdp.errors import BusyError
+
+TABLE = "audit.file_ingestion_log"
+_LIVE_INDEX = "file_ingestion_log_live_content_unique"
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    VALIDATED = "validated"
+    TRANSFORMED = "transformed"
+    LOADED = "loaded"
+    DUPLICATE = "duplicate"
+    VALIDATION_FAILED = "validation_failed"
+    PROCESSING_FAILED = "processing_failed"
+    LOADING_FAILED = "loading_failed"
+
+
+FAILED = frozenset({Status.VALIDATION_FAILED, Status.PROCESSING_FAILED, Status.LOADING_FAILED})
+
+
+@dataclass
+class AuditRecord:
+    id: int
+    dataset: str
+    object_key: str
+    size_bytes: int
+    sha256: str
+    format: str | None
+    status: str
+    validation_status: str | None
+    rows_in: int | None
+    rows_valid: int | None
+    rows_rejected: int | None
+    error: Any
+    duplicate_of: int | None
+    final_key: str | None
+    attempts: int
+    run_id: str
+
+
+_COLUMNS = ", ".join(AuditRecord.__dataclass_fields__)
+
+
+def lock_id(key: str) -> int:
+    """A stable signed 64-bit advisory-lock id for an object key."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+
+
+class AuditLog:
+    """The audit log on one connection (autocommit off; every method commits its own work)."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    @contextmanager
+    def claim(self, key: str) -> Iterator[None]:
+        """Hold the exclusive claim on ``key`` for the block; BusyError if another run has it."""
+        ident = lock_id(key)
+        with self.conn.transaction():
+            got = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (ident,)).fetchone()
+        if not got or not got[0]:
+            raise BusyError(f"another run is processing {key}", key=key)
+        try:
+            yield
+        finally:
+            if not self.conn.closed:
+                with self.conn.transaction():
+                    self.conn.execute("SELECT pg_advisory_unlock(%s)", (ident,))
+
+    def _fetch(self, where: str, params: tuple[Any, ...], lock: bool = False) -> AuditRecord | None:
+        sql = f"SELECT {_COLUMNS} FROM {TABLE} WHERE {where} ORDER BY id DESC LIMIT 1"
+        if lock:
+            sql += " FOR UPDATE"
+        with self.conn.cursor(row_factory=class_row(AuditRecord)) as cur:
+            return cur.execute(sql, params).fetchone()
+
+    def get(self, record_id: int) -> AuditRecord:
+        record = self._fetch("id = %s", (record_id,))
+        if record is None:
+            raise KeyError(record_id)
+        return record
+
+    def latest_for_key(self, key: str) -> AuditRecord | None:
+        return self._fetch("object_key = %s", (key,))
+
+    def record_received(
+        self, *, dataset: str, key: str, size: int, sha256: str, run_id: str
+    ) -> AuditRecord:
+        """Find or create the row for (key, content); mark it a duplicate if the same content is
+        already live under another key. Returns the row as it is now."""
+        with self.conn.transaction():
+            row = self._fetch("object_key = %s AND sha256 = %s", (key, sha256), lock=True)
+            if row is None:
+                record_id = self._insert(dataset, key, size, sha256, run_id)
+            else:
+                record_id = row.id
+                self.conn.execute(
+                    f"UPDATE {TABLE} SET attempts = attempts + 1, run_id = %s, updated_at = now()"
+                    " WHERE id = %s",
+                    (run_id, record_id),
+                )
+                if row.status in FAILED:
+                    self._revive(row)
+        return self.get(record_id)
+
+    def _insert(self, dataset: str, key: str, size: int, sha256: str, run_id: str) -> int:
+        values = (dataset, key, size, sha256, run_id)
+        sql = (
+            f"INSERT INTO {TABLE} (dataset, object_key, size_bytes, sha256, run_id, status,"
+            " duplicate_of) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
+        )
+        try:
+            with self.conn.transaction():
+                row = self.conn.execute(sql, (*values, Status.RECEIVED, None)).fetchone()
+        except psycopg.errors.UniqueViolation as e:
+            if e.diag.constraint_name != _LIVE_INDEX:
+                raise
+            row = self.conn.execute(
+                sql, (*values, Status.DUPLICATE, self._live_id(dataset, sha256))
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def _revive(self, row: AuditRecord) -> None:
+        """A failed file is back in incoming/ (re-uploaded or re-processed): make it live again,
+        or a duplicate if its content went live under another key in the meantime."""
+        try:
+            with self.conn.transaction():
+                self.conn.execute(
+                    f"UPDATE {TABLE} SET status = %s, error = NULL, final_key = NULL,"
+                    " finished_at = NULL WHERE id = %s",
+                    (Status.RECEIVED, row.id),
+                )
+        except psycopg.errors.UniqueViolation:
+            self.conn.execute(
+                f"UPDATE {TABLE} SET status = %s, duplicate_of = %s WHERE id = %s",
+                (Status.DUPLICATE, self._live_id(row.dataset, row.sha256), row.id),
+            )
+
+    def _live_id(self, dataset: str, sha256: str) -> int | None:
+        found = self.conn.execute(
+            f"SELECT id FROM {TABLE} WHERE dataset = %s AND sha256 = %s"
+            " AND status NOT IN ('duplicate', 'validation_failed', 'processing_failed',"
+            " 'loading_failed') ORDER BY id LIMIT 1",
+            (dataset, sha256),
+        ).fetchone()
+        return None if found is None else int(found[0])
+
+    def _update(self, record_id: int, *, finished: bool = False, **fields: Any) -> None:
+        sets = ", ".join(f"{name} = %s" for name in fields)
+        if finished:
+            sets += ", finished_at = now()"
+        values = [Jsonb(v) if name == "error" and v is not None else v for name, v in fields.items()]
+        with self.conn.transaction():
+            self.conn.execute(
+                f"UPDATE {TABLE} SET {sets}, updated_at = now() WHERE id = %s",
+                (*values, record_id),
+            )
+
+    def mark_validated(
+        self, record_id: int, *, fmt: str, rows_in: int, rows_valid: int, rows_rejected: int
+    ) -> None:
+        self._update(
+            record_id,
+            status=Status.VALIDATED,
+            validation_status="validated",
+            format=fmt,
+            rows_in=rows_in,
+            rows_valid=rows_valid,
+            rows_rejected=rows_rejected,
+            error=None,
+        )
+
+    def mark_validation_failed(
+        self,
+        record_id: int,
+        *,
+        fmt: str | None,
+        rows_in: int,
+        rows_valid: int,
+        rows_rejected: int,
+        error: dict[str, Any],
+        final_key: str,
+    ) -> None:
+        self._update(
+            record_id,
+            status=Status.VALIDATION_FAILED,
+            validation_status="rejected",
+            format=fmt,
+            rows_in=rows_in,
+            rows_valid=rows_valid,
+            rows_rejected=rows_rejected,
+            error=error,
+            final_key=final_key,
+            finished=True,
+        )
+
+    def mark_duplicate(self, record_id: int, *, final_key: str) -> None:
+        self._update(record_id, final_key=final_key, finished=True)

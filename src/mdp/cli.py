@@ -1,0 +1,173 @@
+"""The ``mdp`` command line: one subcommand per step, exit codes from ``mdp.exitcodes``.
+
+Steps log progress to stderr and print one JSON line describing the result to stdout, so a person
+reads the log and a program (the DAG, a test) parses the last line. Step modules are imported
+inside their subcommand, so an image that installs only one step's extra can still run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from mdp import exitcodes
+from mdp.errors import MdpError, require
+
+log = logging.getLogger("mdp")
+
+
+def _emit(document: dict[str, Any]) -> None:
+    print(json.dumps(document, default=str, sort_keys=True), flush=True)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    require("pyarrow", "validator")
+    require("psycopg", "validator")
+    from mdp.audit import AuditLog
+    from mdp.config import PostgresSettings, S3Settings, StepSettings
+    from mdp.db.connect import connect
+    from mdp.storage import ObjectStore
+    from mdp.validate.step import Outcome, validate_object
+
+    step = StepSettings()
+    store = ObjectStore.from_settings(S3Settings())
+    with connect(PostgresSettings()) as conn:
+        result = validate_object(
+            args.key,
+            args.run_id,
+            store,
+            AuditLog(conn),
+            scratch_dir=step.scratch_dir,
+            batch_rows=step.batch_rows,
+            report_rows=step.report_row_numbers,
+        )
+    _emit({"step": "validate", "outcome": result.outcome, "key": result.key,
+           "audit_id": result.record_id, **result.detail})
+    return exitcodes.REJECTED if result.outcome is Outcome.REJECTED else exitcodes.OK
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    require("faker", "generator")
+    from mdp.config import S3Settings, StepSettings
+    from mdp.generate.step import generate, manifest_lines
+    from mdp.storage import ObjectStore
+
+    manifest = generate(
+        ObjectStore.from_settings(S3Settings()),
+        args.dataset,
+        files=args.files,
+        rows=args.rows,
+        fmt=args.format,
+        bad_fraction=args.bad_fraction,
+        seed=args.seed,
+        now=args.now,
+        scratch_dir=StepSettings().scratch_dir,
+    )
+    for line in manifest_lines(manifest):
+        _emit(line)
+    return exitcodes.OK
+
+
+def _cmd_db_migrate(args: argparse.Namespace) -> int:
+    require("psycopg", "setup")
+    from mdp.config import PostgresSettings
+    from mdp.db.connect import connect
+    from mdp.db.migrate import migrate
+
+    with connect(PostgresSettings()) as conn:
+        applied = migrate(conn, args.sql_dir, log=log.info)
+    log.info("%d migration(s) applied", len(applied))
+    _emit({"step": "db-migrate", "applied": applied})
+    return exitcodes.OK
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _timestamp(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError("give a time zone, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(
+        prog="mdp",
+        description="Mini Data Platform steps. Configuration comes from environment variables "
+        "(S3__*, PG__*, MDP__*); see the README.",
+        epilog="Exit codes: 0 done, 1 fault (retry), 2 usage, 3 data rejected and quarantined, "
+        "4 terminal fault (do not retry).",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="validate one incoming object against its contract")
+    p.add_argument("key", help="object key, incoming/<dataset>/<file>")
+    p.add_argument("--run-id", default=None, help="orchestrator run id (default: random)")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("generate", help="generate sample files into incoming/<dataset>/")
+    p.add_argument("--dataset", required=True, choices=["sales", "youtube"])
+    p.add_argument("--files", type=_positive, default=1, help="files to write (default 1)")
+    p.add_argument("--rows", type=_positive, default=1000, help="rows per file (default 1000)")
+    p.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    p.add_argument("--bad-fraction", type=_fraction, default=0.0,
+                   help="share of files to break deliberately (default 0)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default: the time)")
+    p.add_argument("--now", type=_timestamp, default=None,
+                   help="reference time for timestamps, ISO 8601 with zone (default: now)")
+    p.set_defaults(func=_cmd_generate)
+
+    db = sub.add_parser("db", help="database administration").add_subparsers(
+        dest="db_command", required=True
+    )
+    p = db.add_parser("migrate", help="apply pending SQL migrations (safe to repeat)")
+    p.add_argument("--sql-dir", type=Path, default=None, help="migrations directory")
+    p.set_defaults(func=_cmd_db_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if getattr(args, "run_id", "unset") is None:
+        args.run_id = f"manual-{uuid.uuid4()}"
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except MdpError as e:
+        log.error("%s", e.message)  # noqa: TRY400 - a known error: the message says it all
+        _emit({"error": e.context()})
+        return exitcodes.TERMINAL if e.terminal else exitcodes.FAULT
+    except Exception as e:
+        log.exception("unexpected fault")
+        _emit({"error": {"error": type(e).__name__, "message": str(e), "terminal": False}})
+        return exitcodes.FAULT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

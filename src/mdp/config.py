@@ -1,0 +1,104 @@
+"""Configuration from environment variables (``SECTION__KEY``) and mounted secret files.
+
+Secrets never have defaults and never come from the command line. Each secret may be given
+directly (``PG__PASSWORD``) or as a path to a mounted file (``PG__PASSWORD_FILE``), which is how
+Kubernetes Secrets volumes and Docker secrets hand them over without putting them in ``env``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _read_secret_file(path: Path | None) -> SecretStr | None:
+    if path is None:
+        return None
+    return SecretStr(path.read_text(encoding="utf-8").strip())
+
+
+class S3Settings(BaseSettings):
+    """Where the object store is and how to reach it."""
+
+    model_config = SettingsConfigDict(env_prefix="S3__", extra="ignore")
+
+    endpoint: str = "127.0.0.1:9000"
+    """host:port of the S3 API, without scheme (the minio SDK's convention)."""
+    secure: bool = False
+    """Use HTTPS. Off by default because in-cluster traffic goes to a ClusterIP Service."""
+    access_key: str | None = None
+    """Access key id of the MinIO user this step runs as."""
+    secret_key: SecretStr | None = None
+    """Secret key; or use ``S3__SECRET_KEY_FILE``."""
+    secret_key_file: Path | None = None
+    """Path of a mounted file holding the secret key."""
+    bucket: str = "mdp"
+    """The one bucket; stages are prefixes inside it (see ``mdp.layout``)."""
+    region: str | None = None
+    """Region name; MinIO ignores it, some S3-compatible servers require it."""
+
+    @model_validator(mode="after")
+    def _load_secret_file(self) -> Self:
+        if self.secret_key is None:
+            self.secret_key = _read_secret_file(self.secret_key_file)
+        return self
+
+
+class PostgresSettings(BaseSettings):
+    """Where the warehouse is and which role this step connects as."""
+
+    model_config = SettingsConfigDict(env_prefix="PG__", extra="ignore")
+
+    host: str = "127.0.0.1"
+    """Host name or address of the PostgreSQL server."""
+    port: int = 5432
+    """TCP port of the PostgreSQL server."""
+    database: str = "warehouse"
+    """Database holding the warehouse tables and the audit log."""
+    user: str = "mdp"
+    """Login role; the chart gives each step a role with only the rights it needs."""
+    password: SecretStr | None = None
+    """Password; or use ``PG__PASSWORD_FILE``."""
+    password_file: Path | None = None
+    """Path of a mounted file holding the password."""
+    sslmode: str = "prefer"
+    """libpq sslmode."""
+    connect_timeout: int = 10
+    """Seconds before a connection attempt counts as a transient fault."""
+
+    @model_validator(mode="after")
+    def _load_password_file(self) -> Self:
+        if self.password is None:
+            self.password = _read_secret_file(self.password_file)
+        return self
+
+    def conninfo(self) -> str:
+        """A libpq connection string; the password is passed separately by ``connect``."""
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(
+            host=self.host,
+            port=self.port,
+            dbname=self.database,
+            user=self.user,
+            sslmode=self.sslmode,
+            connect_timeout=self.connect_timeout,
+            application_name="mdp",
+        )
+
+
+class StepSettings(BaseSettings):
+    """Knobs shared by the steps."""
+
+    model_config = SettingsConfigDict(env_prefix="MDP__", extra="ignore")
+
+    scratch_dir: Path | None = None
+    """Local directory for spooling the raw file and building Parquet before upload (an
+    emptyDir in Kubernetes). Needs free space about twice the file size. Default: system temp."""
+    batch_rows: int = Field(default=65_536, ge=1_024)
+    """Rows per record batch: the unit of memory. Peak memory grows with it, not the file."""
+    report_row_numbers: int = Field(default=20, ge=1)
+    """How many offending row numbers an error report lists per rule."""

@@ -1,0 +1,1 @@
+"""The generate step: realistic sales and youtube files, a share of them deliberately broken."""

@@ -1,0 +1,140 @@
+"""The generate step: build N files of M rows, break a share of them, upload to incoming/.
+
+Reproducible: the same seed, reference time and (for youtube) starting state give the same files.
+The returned manifest says for every key whether it is good or which breakage it carries, and
+which validation rule should catch it, so tests and demos can check the platform's verdicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from faker import Faker
+
+from mdp import layout
+from mdp.contracts import get_contract
+from mdp.generate import sales, youtube
+from mdp.generate.breakage import BadKind, batch_breaker, broken_schema, map_batches, truncate
+from mdp.generate.writers import write_batches
+from mdp.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("csv", "json", "parquet")
+EXPECTED_RULE = {
+    BadKind.MISSING_COLUMN: "missing_columns",
+    BadKind.WRONG_TYPE: "reject_ratio",
+    BadKind.NEGATIVE_VALUE: "reject_ratio",
+    BadKind.INCONSISTENT: "reject_ratio",
+    BadKind.TRUNCATED: {"csv": "malformed_csv", "json": "malformed_json", "parquet": "corrupt_parquet"},
+    BadKind.WRONG_FORMAT: "format_mismatch",
+}
+# A mislabelled file carries another format's bytes under its declared extension.
+_OTHER_FORMAT = {"csv": "jsonl", "json": "csv", "parquet": "csv"}
+
+
+@dataclass(frozen=True)
+class GeneratedFile:
+    key: str
+    dataset: str
+    format: str
+    rows: int
+    kind: str
+    """"good" or a BadKind value."""
+    expected_rule: str | None
+    """The validation rule that must reject the file (None for good files)."""
+
+
+def _bad_plan(rng: np.random.Generator, files: int, bad_fraction: float) -> dict[int, BadKind]:
+    n_bad = round(files * bad_fraction)
+    indices = sorted(rng.choice(files, size=n_bad, replace=False).tolist()) if n_bad else []
+    kinds = list(BadKind)
+    rng.shuffle(kinds)  # type: ignore[arg-type]
+    return {i: kinds[j % len(kinds)] for j, i in enumerate(indices)}
+
+
+def generate(
+    store: ObjectStore,
+    dataset: str,
+    *,
+    files: int,
+    rows: int,
+    fmt: str,
+    bad_fraction: float = 0.0,
+    seed: int | None = None,
+    now: datetime | None = None,
+    scratch_dir: Path | None = None,
+) -> list[GeneratedFile]:
+    """Generate and upload; see the module docstring."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}")
+    if not 0.0 <= bad_fraction <= 1.0:
+        raise ValueError("bad fraction must be between 0 and 1")
+    contract = get_contract(dataset)
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    seed = seed if seed is not None else int(now.timestamp())
+    rng = np.random.default_rng(seed)
+    plan = _bad_plan(rng, files, bad_fraction)
+    state: dict[str, Any] | None = None
+    pools: sales.SalesPools | None = None
+    if dataset == "youtube":
+        state = store.get_json(layout.generator_state_key(dataset)) or youtube.new_state(seed, now)
+        rng = np.random.default_rng([seed, state["runs"]])
+    else:
+        pools = sales.SalesPools.build(seed)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    manifest: list[GeneratedFile] = []
+    store.ensure_bucket()
+    with tempfile.TemporaryDirectory(prefix="mdp-generate-", dir=scratch_dir) as tmp:
+        for i in range(files):
+            kind = plan.get(i)
+            name = f"{dataset}_{stamp}_s{seed}_{i:04d}.{fmt}"
+            path = Path(tmp) / name
+            if dataset == "youtube":
+                assert state is not None
+                if rng.random() < 0.2:
+                    fake = Faker()
+                    fake.seed_instance(seed + i)
+                    youtube.add_video(state, rng, fake, now)
+                batches: Iterator[pa.RecordBatch] = youtube.snapshot_batches(state, rng, rows, now)
+            else:
+                assert pools is not None
+                prefix = f"S{seed % 10**8:08d}{i:04d}"
+                batches = sales.sales_batches(rng, pools, rows, prefix, now)
+            schema = contract.arrow_schema()
+            write_fmt = fmt if fmt != "json" or i % 2 == 0 else "jsonl"
+            if kind is not None:
+                batches = map_batches(batches, batch_breaker(kind, dataset))
+                schema = broken_schema(kind, dataset, schema)
+                if kind is BadKind.WRONG_FORMAT:
+                    write_fmt = _OTHER_FORMAT[fmt]
+            written = write_batches(path, schema, batches, write_fmt)
+            if kind is BadKind.TRUNCATED:
+                truncate(path, fmt)
+            key = f"{layout.INCOMING}/{dataset}/{name}"
+            store.put_file(key, path)
+            path.unlink()
+            expected = EXPECTED_RULE[kind] if kind else None
+            if isinstance(expected, dict):
+                expected = expected[fmt]
+            manifest.append(
+                GeneratedFile(key, dataset, fmt, written, kind.value if kind else "good", expected)
+            )
+            log.info("uploaded %s (%d rows, %s)", key, written, kind.value if kind else "good")
+    if state is not None:
+        state["runs"] += 1
+        store.put_json(layout.generator_state_key(dataset), state)
+    return manifest
+
+
+def manifest_lines(manifest: list[GeneratedFile]) -> Iterator[dict[str, Any]]:
+    for item in manifest:
+        yield asdict(item)

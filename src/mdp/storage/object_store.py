@@ -1,0 +1,169 @@
+"""The object store as the steps need it: list, stream, spool, put, move, quarantine.
+
+Built on the ``minio`` SDK, which speaks plain S3, so any S3-compatible server works. Reads stream
+in fixed-size chunks and writes go through the SDK's multipart upload, so no file is ever held in
+memory. ``move`` is copy-then-delete and safe to repeat: if a previous attempt already moved the
+object, repeating it is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from minio import Minio
+from minio.commonconfig import CopySource
+from minio.error import S3Error
+
+from mdp.config import S3Settings
+from mdp.errors import ConfigError, TransientError
+from mdp.layout import INCOMING, error_report_key
+
+CHUNK = 1024 * 1024
+PART_SIZE = 16 * 1024 * 1024
+_MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """A remote object copied to local scratch, with what was learned on the way."""
+
+    path: Path
+    size: int
+    sha256: str
+
+
+class ObjectStore:
+    """One bucket on one S3 endpoint."""
+
+    def __init__(self, client: Minio, bucket: str) -> None:
+        self.client = client
+        self.bucket = bucket
+
+    @classmethod
+    def from_settings(cls, settings: S3Settings) -> ObjectStore:
+        if not settings.access_key or settings.secret_key is None:
+            raise ConfigError(
+                "S3 credentials missing: set S3__ACCESS_KEY and S3__SECRET_KEY "
+                "(or S3__SECRET_KEY_FILE)"
+            )
+        client = Minio(
+            settings.endpoint,
+            access_key=settings.access_key,
+            secret_key=settings.secret_key.get_secret_value(),
+            secure=settings.secure,
+            region=settings.region,
+        )
+        return cls(client, settings.bucket)
+
+    def ensure_bucket(self) -> None:
+        if not self.client.bucket_exists(self.bucket):
+            try:
+                self.client.make_bucket(self.bucket)
+            except S3Error as e:
+                if e.code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                    raise
+
+    def list_incoming(self, dataset: str) -> Iterator[str]:
+        """Keys waiting under ``incoming/<dataset>/``, in key order."""
+        return self.list(f"{INCOMING}/{dataset}/")
+
+    def list(self, prefix: str) -> Iterator[str]:
+        for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+            if obj.object_name is not None and not obj.is_dir:
+                yield obj.object_name
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.stat_object(self.bucket, key)
+        except S3Error as e:
+            if e.code in _MISSING:
+                return False
+            raise
+        return True
+
+    def stream(self, key: str) -> Iterator[bytes]:
+        """The object's bytes in chunks of at most ``CHUNK``."""
+        response = self.client.get_object(self.bucket, key)
+        try:
+            yield from response.stream(CHUNK)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def spool(self, key: str, directory: Path) -> Spooled:
+        """Copy an object to a local file, hashing it on the way (one pass, flat memory)."""
+        digest = hashlib.sha256()
+        size = 0
+        path = directory / "raw"
+        with path.open("wb") as out:
+            for chunk in self.stream(key):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        return Spooled(path=path, size=size, sha256=digest.hexdigest())
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+        """Upload a local file; large files go up as multipart in ``PART_SIZE`` parts."""
+        self.client.fput_object(
+            self.bucket, key, str(path), content_type=content_type, part_size=PART_SIZE
+        )
+
+    def put_bytes(self, key: str, data: bytes, content_type: str) -> None:
+        self.client.put_object(
+            self.bucket, key, io.BytesIO(data), length=len(data), content_type=content_type
+        )
+
+    def put_json(self, key: str, document: Any) -> None:
+        body = json.dumps(document, indent=2, sort_keys=True, default=str).encode()
+        self.put_bytes(key, body, "application/json")
+
+    def get_json(self, key: str) -> Any | None:
+        """A small JSON object (reports, generator state); None if it does not exist."""
+        try:
+            response = self.client.get_object(self.bucket, key)
+        except S3Error as e:
+            if e.code in _MISSING:
+                return None
+            raise
+        try:
+            return json.loads(response.read())
+        finally:
+            response.close()
+            response.release_conn()
+
+    def delete(self, key: str) -> None:
+        self.client.remove_object(self.bucket, key)
+
+    def delete_prefix(self, prefix: str) -> None:
+        for key in list(self.list(prefix)):
+            self.delete(key)
+
+    def move(self, source: str, target: str) -> None:
+        """Copy then delete. Repeating after a crash is safe: a missing source whose target
+        exists means the move already happened."""
+        try:
+            self.client.copy_object(self.bucket, target, CopySource(self.bucket, source))
+        except S3Error as e:
+            if e.code in _MISSING and self.exists(target):
+                return
+            raise
+        self.delete(source)
+
+    def quarantine(self, source: str, target: str, report: dict[str, Any]) -> None:
+        """Write the ``.error.json`` report first, then move the file next to it, so a file in
+        failed/ always has its reason beside it."""
+        self.put_json(error_report_key(target), report)
+        self.move(source, target)
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether an S3 failure is worth retrying (network trouble, throttling, server errors)."""
+    if isinstance(error, S3Error):
+        return error.code in {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"}
+    return isinstance(error, OSError | TransientError)

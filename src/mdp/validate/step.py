@@ -1,0 +1,226 @@
+"""The validate step end to end: claim, spool, validate, then stage or quarantine, and record.
+
+Order of effects is chosen so a crash at any point is repaired by running the step again:
+the audit row is written before the raw file moves, and a rerun on the same (key, content)
+finds the same row and redoes the same deterministic work.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from mdp import layout
+from mdp.audit import AuditLog, AuditRecord, Status
+from mdp.contracts import CONTRACTS, get_contract
+from mdp.errors import ObjectMissingError
+from mdp.storage import ObjectStore
+from mdp.validate.engine import ValidationResult, validate_file
+from mdp.validate.errors import FileRejected
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    outcome: Outcome
+    key: str
+    record_id: int
+    detail: dict[str, Any]
+
+
+def validate_object(
+    key: str,
+    run_id: str,
+    store: ObjectStore,
+    audit: AuditLog,
+    *,
+    scratch_dir: Path | None = None,
+    batch_rows: int = 65_536,
+    report_rows: int = 20,
+    now: datetime | None = None,
+) -> StepResult:
+    """Validate ``incoming/<dataset>/<file>`` and route it; see the module docstring."""
+    incoming = layout.IncomingKey.parse(key)
+    now = now or datetime.now(UTC)
+    with audit.claim(key):
+        if not store.exists(key):
+            return _already_done(key, audit)
+        with tempfile.TemporaryDirectory(prefix="mdp-validate-", dir=scratch_dir) as tmp:
+            work = Path(tmp)
+            log.info("downloading %s", key)
+            spooled = store.spool(key, work)
+            record = audit.record_received(
+                dataset=incoming.dataset,
+                key=key,
+                size=spooled.size,
+                sha256=spooled.sha256,
+                run_id=run_id,
+            )
+            log.info(
+                "%s: %d bytes, sha256 %s, audit row %d (attempt %d)",
+                key, spooled.size, spooled.sha256, record.id, record.attempts,
+            )
+            if record.status == Status.DUPLICATE:
+                return _archive_duplicate(incoming, record, store, audit, now)
+            fid = layout.file_id(spooled.sha256)
+            if record.status != Status.RECEIVED and store.exists(
+                layout.staging_data_key(incoming.dataset, fid)
+            ):
+                log.info("%s was already validated (audit status %s)", key, record.status)
+                return StepResult(Outcome.ACCEPTED, key, record.id, {"already": record.status})
+            result = _validate(incoming, spooled.path, work, now, batch_rows, report_rows)
+            if not result.accepted:
+                return _quarantine(incoming, record, result, store, audit, run_id, now)
+            return _stage(incoming, record, result, fid, store, audit)
+
+
+def _validate(
+    incoming: layout.IncomingKey,
+    path: Path,
+    work: Path,
+    now: datetime,
+    batch_rows: int,
+    report_rows: int,
+) -> ValidationResult:
+    if incoming.dataset not in CONTRACTS:
+        result = ValidationResult()
+        result.rejection = FileRejected(
+            "unknown_dataset",
+            f"no contract for dataset {incoming.dataset!r}; known: {sorted(CONTRACTS)}",
+        )
+        return result
+    out = work / "out"
+    out.mkdir()
+    return validate_file(
+        path,
+        get_contract(incoming.dataset),
+        incoming.suffix,
+        out,
+        now,
+        batch_rows=batch_rows,
+        report_rows=report_rows,
+    )
+
+
+def _already_done(key: str, audit: AuditLog) -> StepResult:
+    """The object left incoming/ already: report the recorded outcome again (idempotent)."""
+    record = audit.latest_for_key(key)
+    if record is None:
+        raise ObjectMissingError(f"no object {key} and no audit record of it", key=key)
+    outcome = {
+        Status.VALIDATION_FAILED: Outcome.REJECTED,
+        Status.DUPLICATE: Outcome.DUPLICATE,
+    }.get(Status(record.status), Outcome.ACCEPTED)
+    if outcome is Outcome.ACCEPTED and record.status in {
+        Status.RECEIVED,
+        Status.PROCESSING_FAILED,
+        Status.LOADING_FAILED,
+    }:
+        raise ObjectMissingError(
+            f"{key} is gone from incoming/ but audit row {record.id} says {record.status}",
+            key=key,
+        )
+    log.info("%s already processed: %s (audit row %d)", key, record.status, record.id)
+    return StepResult(outcome, key, record.id, {"already": record.status})
+
+
+def _archive_duplicate(
+    incoming: layout.IncomingKey,
+    record: AuditRecord,
+    store: ObjectStore,
+    audit: AuditLog,
+    now: datetime,
+) -> StepResult:
+    target = layout.archive_key(incoming, now)
+    audit.mark_duplicate(record.id, final_key=target)
+    store.move(incoming.key, target)
+    log.info("%s duplicates audit row %s: archived to %s", incoming.key, record.duplicate_of, target)
+    return StepResult(
+        Outcome.DUPLICATE, incoming.key, record.id, {"duplicate_of": record.duplicate_of}
+    )
+
+
+def _quarantine(
+    incoming: layout.IncomingKey,
+    record: AuditRecord,
+    result: ValidationResult,
+    store: ObjectStore,
+    audit: AuditLog,
+    run_id: str,
+    now: datetime,
+) -> StepResult:
+    target = layout.failed_key(layout.FailedStage.VALIDATION, incoming)
+    report = {
+        "stage": layout.FailedStage.VALIDATION.value,
+        "dataset": incoming.dataset,
+        "key": incoming.key,
+        "failed_key": target,
+        "sha256": record.sha256,
+        "size_bytes": record.size_bytes,
+        "run_id": run_id,
+        "audit_id": record.id,
+        "detected_at": now.isoformat(),
+        **result.report(),
+    }
+    audit.mark_validation_failed(
+        record.id,
+        fmt=result.format.value if result.format else None,
+        rows_in=result.rows_in,
+        rows_valid=result.rows_valid,
+        rows_rejected=result.rows_rejected,
+        error=report,
+        final_key=target,
+    )
+    store.quarantine(incoming.key, target, report)
+    assert result.rejection is not None
+    log.warning(
+        "%s rejected (%s): %s -> %s",
+        incoming.key, result.rejection.rule, result.rejection.message, target,
+    )
+    return StepResult(Outcome.REJECTED, incoming.key, record.id, report)
+
+
+def _stage(
+    incoming: layout.IncomingKey,
+    record: AuditRecord,
+    result: ValidationResult,
+    fid: str,
+    store: ObjectStore,
+    audit: AuditLog,
+) -> StepResult:
+    assert result.data_path is not None and result.format is not None
+    data_key = layout.staging_data_key(incoming.dataset, fid)
+    rejects_key = layout.staging_rejects_key(incoming.dataset, fid)
+    if result.rejects_path is not None:
+        store.put_file(rejects_key, result.rejects_path, "application/vnd.apache.parquet")
+    # The data object last: its presence is what marks the staging output complete.
+    store.put_file(data_key, result.data_path, "application/vnd.apache.parquet")
+    audit.mark_validated(
+        record.id,
+        fmt=result.format.value,
+        rows_in=result.rows_in,
+        rows_valid=result.rows_valid,
+        rows_rejected=result.rows_rejected,
+    )
+    detail = {
+        "staging": data_key,
+        "rejects": rejects_key if result.rejects_path else None,
+        **result.report(),
+    }
+    log.info(
+        "%s accepted: %d rows valid, %d rejected -> %s",
+        incoming.key, result.rows_valid, result.rows_rejected, data_key,
+    )
+    return StepResult(Outcome.ACCEPTED, incoming.key, record.id, detail)
