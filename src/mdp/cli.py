@@ -47,8 +47,15 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             batch_rows=step.batch_rows,
             report_rows=step.report_row_numbers,
         )
-    _emit({"step": "validate", "outcome": result.outcome, "key": result.key,
-           "audit_id": result.record_id, **result.detail})
+    _emit(
+        {
+            "step": "validate",
+            "outcome": result.outcome,
+            "key": result.key,
+            "audit_id": result.record_id,
+            **result.detail,
+        }
+    )
     return exitcodes.REJECTED if result.outcome is Outcome.REJECTED else exitcodes.OK
 
 
@@ -131,11 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--files", type=_positive, default=1, help="files to write (default 1)")
     p.add_argument("--rows", type=_positive, default=1000, help="rows per file (default 1000)")
     p.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
-    p.add_argument("--bad-fraction", type=_fraction, default=0.0,
-                   help="share of files to break deliberately (default 0)")
+    p.add_argument(
+        "--bad-fraction",
+        type=_fraction,
+        default=0.0,
+        help="share of files to break deliberately (default 0)",
+    )
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the time)")
-    p.add_argument("--now", type=_timestamp, default=None,
-                   help="reference time for timestamps, ISO 8601 with zone (default: now)")
+    p.add_argument(
+        "--now",
+        type=_timestamp,
+        default=None,
+        help="reference time for timestamps, ISO 8601 with zone (default: now)",
+    )
     p.set_defaults(func=_cmd_generate)
 
     db = sub.add_parser("db", help="database administration").add_subparsers(
@@ -160,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except MdpError as e:
-        log.error("%s", e.message)  # noqa: TRY400 - a known error: the message says it all
+        log.error("%s", e.message)
         _emit({"error": e.context()})
         return exitcodes.TERMINAL if e.terminal else exitcodes.FAULT
     except Exception as e:

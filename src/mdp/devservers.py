@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,13 +33,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(check: callable, what: str, timeout: float, proc: subprocess.Popen[bytes] | None) -> None:  # type: ignore[valid-type]
+def _wait(
+    check: Callable[[], bool], what: str, timeout: float, proc: subprocess.Popen[bytes] | None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise ServerError(f"{what} exited early with code {proc.returncode}")
         with contextlib.suppress(OSError):
-            if check():  # type: ignore[operator]
+            if check():
                 return
         time.sleep(0.1)
     raise ServerError(f"{what} did not become ready within {timeout:.0f}s")
@@ -61,9 +64,15 @@ def find_pg_bindir() -> Path:
     env = os.environ.get("PG_BINDIR")
     if env:
         return Path(env)
-    versions = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True
-    ) if Path("/usr/lib/postgresql").is_dir() else []
+    versions = (
+        sorted(
+            Path("/usr/lib/postgresql").glob("*/bin"),
+            key=lambda p: int(p.parent.name),
+            reverse=True,
+        )
+        if Path("/usr/lib/postgresql").is_dir()
+        else []
+    )
     for v in versions:
         if (v / "initdb").exists():
             return v
@@ -113,9 +122,13 @@ class MinioServer:
         log = (root / "minio.log").open("wb")
         server.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
             [
-                str(binary), "server", str(root / "data"),
-                "--address", server.endpoint,
-                "--console-address", f"127.0.0.1:{server.console_port}",
+                str(binary),
+                "server",
+                str(root / "data"),
+                "--address",
+                server.endpoint,
+                "--console-address",
+                f"127.0.0.1:{server.console_port}",
                 "--quiet",
             ],
             env=env,
@@ -124,8 +137,12 @@ class MinioServer:
         )
         url = f"http://{server.endpoint}/minio/health/live"
         try:
-            _wait(lambda: urllib.request.urlopen(url, timeout=1).status == 200,  # noqa: S310
-                  "MinIO", timeout, server.process)
+            _wait(
+                lambda: urllib.request.urlopen(url, timeout=1).status == 200,
+                "MinIO",
+                timeout,
+                server.process,
+            )
         except ServerError:
             server.stop()
             raise
@@ -177,8 +194,20 @@ class PostgresServer:
         if server._prefix:
             shutil.chown(pwfile, "postgres")
         server._run(
-            "initdb", "-D", str(data), "-U", server.user, "--pwfile", str(pwfile),
-            "--auth", "scram-sha-256", "-E", "UTF8", "--locale", "C.UTF-8", "--no-sync",
+            "initdb",
+            "-D",
+            str(data),
+            "-U",
+            server.user,
+            "--pwfile",
+            str(pwfile),
+            "--auth",
+            "scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale",
+            "C.UTF-8",
+            "--no-sync",
         )
         pwfile.unlink()
         options = (
@@ -186,8 +215,17 @@ class PostgresServer:
             " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
         )
         server._run(
-            "pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "pg.log"),
-            "-w", "-t", str(int(timeout)), "start",
+            "pg_ctl",
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(root / "pg.log"),
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "start",
         )
         return server
 

@@ -40,7 +40,9 @@ class IncomingKey:
         """Parse a key, rejecting anything outside ``incoming/<dataset>/``."""
         parts = PurePosixPath(key).parts
         if len(parts) < 3 or parts[0] != INCOMING or ".." in parts:
-            raise ValueError(f"not an incoming object key (want incoming/<dataset>/<file>): {key!r}")
+            raise ValueError(
+                f"not an incoming object key (want incoming/<dataset>/<file>): {key!r}"
+            )
         return cls(dataset=parts[1], name="/".join(parts[2:]))
 
     @property

@@ -140,7 +140,8 @@ class AuditLog:
             row = self.conn.execute(
                 sql, (*values, Status.DUPLICATE, self._live_id(dataset, sha256))
             ).fetchone()
-        assert row is not None
+        if row is None:
+            raise RuntimeError("INSERT ... RETURNING returned no row")
         return int(row[0])
 
     def _revive(self, row: AuditRecord) -> None:
@@ -172,7 +173,9 @@ class AuditLog:
         sets = ", ".join(f"{name} = %s" for name in fields)
         if finished:
             sets += ", finished_at = now()"
-        values = [Jsonb(v) if name == "error" and v is not None else v for name, v in fields.items()]
+        values = [
+            Jsonb(v) if name == "error" and v is not None else v for name, v in fields.items()
+        ]
         with self.conn.transaction():
             self.conn.execute(
                 f"UPDATE {TABLE} SET {sets}, updated_at = now() WHERE id = %s",

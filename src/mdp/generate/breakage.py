@@ -63,14 +63,11 @@ def batch_breaker(kind: BadKind, dataset: str) -> BatchMap | None:
     return None
 
 
-def broken_schema(kind: BadKind, dataset: str, schema: pa.Schema) -> pa.Schema:
-    target = _TARGETS[dataset]
-    if kind is BadKind.MISSING_COLUMN:
-        return schema.remove(schema.get_field_index(target["missing"]))
-    if kind is BadKind.WRONG_TYPE:
-        idx = schema.get_field_index(target["type"])
-        return schema.set(idx, pa.field(target["type"], pa.string()))
-    return schema
+def broken_schema(fn: BatchMap | None, schema: pa.Schema) -> pa.Schema:
+    """The schema the breaker produces, found by applying it to an empty batch."""
+    if fn is None:
+        return schema
+    return fn(pa.RecordBatch.from_pylist([], schema=schema)).schema
 
 
 def map_batches(batches: Iterator[pa.RecordBatch], fn: BatchMap | None) -> Iterator[pa.RecordBatch]:

@@ -93,7 +93,11 @@ def sales_batches(
                 pa.array(qty, pa.int64()),
                 pa.array(price),
                 pa.array(total),
-                pa.array(np.array(CURRENCIES)[rng.choice(len(CURRENCIES), n, p=[.5, .3, .1, .05, .05])]),
+                pa.array(
+                    np.array(CURRENCIES)[
+                        rng.choice(len(CURRENCIES), n, p=[0.5, 0.3, 0.1, 0.05, 0.05])
+                    ]
+                ),
                 pa.array(methods[rng.integers(len(methods), size=n)]),
                 pa.array(region, pa.string()),
             ],

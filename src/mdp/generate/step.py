@@ -29,12 +29,16 @@ from mdp.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "json", "parquet")
-EXPECTED_RULE = {
+EXPECTED_RULE: dict[BadKind, str | dict[str, str]] = {
     BadKind.MISSING_COLUMN: "missing_columns",
     BadKind.WRONG_TYPE: "reject_ratio",
     BadKind.NEGATIVE_VALUE: "reject_ratio",
     BadKind.INCONSISTENT: "reject_ratio",
-    BadKind.TRUNCATED: {"csv": "malformed_csv", "json": "malformed_json", "parquet": "corrupt_parquet"},
+    BadKind.TRUNCATED: {
+        "csv": "malformed_csv",
+        "json": "malformed_json",
+        "parquet": "corrupt_parquet",
+    },
     BadKind.WRONG_FORMAT: "format_mismatch",
 }
 # A mislabelled file carries another format's bytes under its declared extension.
@@ -57,8 +61,69 @@ def _bad_plan(rng: np.random.Generator, files: int, bad_fraction: float) -> dict
     n_bad = round(files * bad_fraction)
     indices = sorted(rng.choice(files, size=n_bad, replace=False).tolist()) if n_bad else []
     kinds = list(BadKind)
-    rng.shuffle(kinds)  # type: ignore[arg-type]
+    rng.shuffle(kinds)
     return {i: kinds[j % len(kinds)] for j, i in enumerate(indices)}
+
+
+class _SalesSource:
+    """Sale lines from seeded pools; ids are unique per seed and file."""
+
+    def __init__(self, seed: int, now: datetime) -> None:
+        self.seed = seed
+        self.now = now
+        self.pools = sales.SalesPools.build(seed)
+
+    def batches(self, rng: np.random.Generator, index: int, rows: int) -> Iterator[pa.RecordBatch]:
+        prefix = f"S{self.seed % 10**8:08d}{index:04d}"
+        return sales.sales_batches(rng, self.pools, rows, prefix, self.now)
+
+    def finish(self) -> None:
+        """Sales generation keeps no state between runs."""
+
+
+class _YoutubeSource:
+    """Snapshots continuing from the state stored in the bucket, saved back by ``finish``."""
+
+    def __init__(self, store: ObjectStore, seed: int, now: datetime) -> None:
+        self.store = store
+        self.seed = seed
+        self.now = now
+        key = layout.generator_state_key("youtube")
+        self.state: dict[str, Any] = store.get_json(key) or youtube.new_state(seed, now)
+
+    def batches(self, rng: np.random.Generator, index: int, rows: int) -> Iterator[pa.RecordBatch]:
+        if rng.random() < 0.2:  # now and then a new video is published
+            fake = Faker()
+            fake.seed_instance(self.seed + index)
+            youtube.add_video(self.state, rng, fake, self.now)
+        return youtube.snapshot_batches(self.state, rng, rows, self.now)
+
+    def finish(self) -> None:
+        self.state["runs"] += 1
+        self.store.put_json(layout.generator_state_key("youtube"), self.state)
+
+
+def _write_file(
+    path: Path,
+    batches: Iterator[pa.RecordBatch],
+    schema: pa.Schema,
+    dataset: str,
+    fmt: str,
+    kind: BadKind | None,
+    index: int,
+) -> int:
+    """Write one file, broken as ``kind`` says; JSON files alternate array and JSON Lines."""
+    write_fmt = fmt if fmt != "json" or index % 2 == 0 else "jsonl"
+    if kind is not None:
+        breaker = batch_breaker(kind, dataset)
+        batches = map_batches(batches, breaker)
+        schema = broken_schema(breaker, schema)
+        if kind is BadKind.WRONG_FORMAT:
+            write_fmt = _OTHER_FORMAT[fmt]
+    written = write_batches(path, schema, batches, write_fmt)
+    if kind is BadKind.TRUNCATED:
+        truncate(path, fmt)
+    return written
 
 
 def generate(
@@ -83,13 +148,12 @@ def generate(
     seed = seed if seed is not None else int(now.timestamp())
     rng = np.random.default_rng(seed)
     plan = _bad_plan(rng, files, bad_fraction)
-    state: dict[str, Any] | None = None
-    pools: sales.SalesPools | None = None
+    source: _SalesSource | _YoutubeSource
     if dataset == "youtube":
-        state = store.get_json(layout.generator_state_key(dataset)) or youtube.new_state(seed, now)
-        rng = np.random.default_rng([seed, state["runs"]])
+        source = _YoutubeSource(store, seed, now)
+        rng = np.random.default_rng([seed, source.state["runs"]])
     else:
-        pools = sales.SalesPools.build(seed)
+        source = _SalesSource(seed, now)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     manifest: list[GeneratedFile] = []
     store.ensure_bucket()
@@ -98,40 +162,18 @@ def generate(
             kind = plan.get(i)
             name = f"{dataset}_{stamp}_s{seed}_{i:04d}.{fmt}"
             path = Path(tmp) / name
-            if dataset == "youtube":
-                assert state is not None
-                if rng.random() < 0.2:
-                    fake = Faker()
-                    fake.seed_instance(seed + i)
-                    youtube.add_video(state, rng, fake, now)
-                batches: Iterator[pa.RecordBatch] = youtube.snapshot_batches(state, rng, rows, now)
-            else:
-                assert pools is not None
-                prefix = f"S{seed % 10**8:08d}{i:04d}"
-                batches = sales.sales_batches(rng, pools, rows, prefix, now)
-            schema = contract.arrow_schema()
-            write_fmt = fmt if fmt != "json" or i % 2 == 0 else "jsonl"
-            if kind is not None:
-                batches = map_batches(batches, batch_breaker(kind, dataset))
-                schema = broken_schema(kind, dataset, schema)
-                if kind is BadKind.WRONG_FORMAT:
-                    write_fmt = _OTHER_FORMAT[fmt]
-            written = write_batches(path, schema, batches, write_fmt)
-            if kind is BadKind.TRUNCATED:
-                truncate(path, fmt)
+            batches = source.batches(rng, i, rows)
+            written = _write_file(path, batches, contract.arrow_schema(), dataset, fmt, kind, i)
             key = f"{layout.INCOMING}/{dataset}/{name}"
             store.put_file(key, path)
             path.unlink()
             expected = EXPECTED_RULE[kind] if kind else None
             if isinstance(expected, dict):
                 expected = expected[fmt]
-            manifest.append(
-                GeneratedFile(key, dataset, fmt, written, kind.value if kind else "good", expected)
-            )
-            log.info("uploaded %s (%d rows, %s)", key, written, kind.value if kind else "good")
-    if state is not None:
-        state["runs"] += 1
-        store.put_json(layout.generator_state_key(dataset), state)
+            label = kind.value if kind else "good"
+            manifest.append(GeneratedFile(key, dataset, fmt, written, label, expected))
+            log.info("uploaded %s (%d/%d, %d rows, %s)", key, i + 1, files, written, label)
+    source.finish()
     return manifest
 
 

@@ -37,7 +37,7 @@ def _write_json(out: IO[str], batches: Iterable[pa.RecordBatch], *, array: bool)
 def write_batches(
     path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], fmt: str
 ) -> int:
-    """Write ``batches`` to ``path``; ``fmt`` is csv, json (array), jsonl or parquet. Returns rows."""
+    """Write ``batches`` to ``path`` as csv, json (an array), jsonl or parquet; returns rows."""
     rows = 0
     if fmt == "csv":
         with pacsv.CSVWriter(path, schema) as writer:

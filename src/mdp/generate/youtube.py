@@ -51,7 +51,9 @@ def new_state(seed: int, now: datetime, channels: int = 12, videos: int = 60) ->
     return state
 
 
-def add_video(state: dict[str, Any], rng: np.random.Generator, fake: Faker, created: datetime) -> None:
+def add_video(
+    state: dict[str, Any], rng: np.random.Generator, fake: Faker, created: datetime
+) -> None:
     channel = state["channels"][int(rng.integers(len(state["channels"])))]
     state["videos"].append(
         {
@@ -67,7 +69,11 @@ def add_video(state: dict[str, Any], rng: np.random.Generator, fake: Faker, crea
 
 
 def snapshot_batches(
-    state: dict[str, Any], rng: np.random.Generator, rows: int, now: datetime, batch_rows: int = 50_000
+    state: dict[str, Any],
+    rng: np.random.Generator,
+    rows: int,
+    now: datetime,
+    batch_rows: int = 50_000,
 ) -> Iterator[pa.RecordBatch]:
     """``rows`` snapshots; mutates ``state`` (counters grow, clock advances, never past ``now``)."""
     clock = datetime.fromisoformat(state["clock"])

@@ -108,7 +108,9 @@ class ObjectStore:
                 size += len(chunk)
         return Spooled(path=path, size=size, sha256=digest.hexdigest())
 
-    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> None:
+    def put_file(
+        self, key: str, path: Path, content_type: str = "application/octet-stream"
+    ) -> None:
         """Upload a local file; large files go up as multipart in ``PART_SIZE`` parts."""
         self.client.fput_object(
             self.bucket, key, str(path), content_type=content_type, part_size=PART_SIZE

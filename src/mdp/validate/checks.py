@@ -152,7 +152,7 @@ def _parse_timestamp(col: _Column, text: pa.Array) -> pa.Array:
     return values
 
 
-def _from_native(col: _Column, raw: pa.Array) -> pa.Array:
+def _from_native(col: _Column, raw: pa.Array) -> pa.Array:  # noqa: PLR0911 - one arm per type
     """Parquet columns: accept any type that holds the contract type losslessly."""
     t = raw.type
     want = col.spec.type
@@ -177,9 +177,7 @@ def _from_native(col: _Column, raw: pa.Array) -> pa.Array:
     ):
         return _finite_only(col, pc.cast(raw, pa.float64()))
     if want is ColumnType.TIMESTAMP and (pa.types.is_timestamp(t) or pa.types.is_date(t)):
-        if pa.types.is_date(t):
-            raw = pc.cast(raw, pa.timestamp("us"))
-        elif t.tz is None:
+        if pa.types.is_date(t) or t.tz is None:
             raw = pc.cast(raw, pa.timestamp("us"))
         return pc.cast(
             pc.assume_timezone(raw, "UTC") if raw.type.tz is None else raw,
@@ -227,7 +225,9 @@ def _apply_column_rules(col: _Column, values: pa.Array, now: datetime) -> None:
         col.fail("max_length", pc.greater(pc.utf8_length(values), spec.max_length))
     if spec.allowed is not None:
         allowed = pa.array(sorted(spec.allowed), pa.string())
-        col.fail("allowed_values", pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, allowed))))
+        col.fail(
+            "allowed_values", pc.and_(pc.is_valid(values), pc.invert(pc.is_in(values, allowed)))
+        )
     if spec.pattern is not None:
         col.fail("pattern", pc.invert(pc.match_substring_regex(values, f"^(?:{spec.pattern})$")))
     if spec.reject_formula:
@@ -256,14 +256,11 @@ def check_batch(
     for spec in contract.columns:
         col = _Column(spec, n)
         raw = columns[spec.name]
-        if native:
-            values = _from_native(col, raw)
-        else:
-            values = _from_text(col, _to_string_column(col, raw))
+        values = _from_native(col, raw) if native else _from_text(col, _to_string_column(col, raw))
         _apply_column_rules(col, values, now)
         typed[spec.name] = values
-        for rule, mask in col.failures.items():
-            violations[(rule, spec.name)] = mask
+        for name, mask in col.failures.items():
+            violations[(name, spec.name)] = mask
     for rule in contract.row_rules:
         mask = pc.invert(_fill_false(pc.fill_null(rule.check(typed), True)))
         if pc.any(mask).as_py():

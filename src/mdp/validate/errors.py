@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-class FileRejected(Exception):
+class FileRejected(Exception):  # noqa: N818 - an outcome (quarantine), not a fault
     """The file as a whole breaks the contract; it goes to failed/validation_failed/."""
 
     def __init__(

@@ -70,7 +70,11 @@ def validate_object(
             )
             log.info(
                 "%s: %d bytes, sha256 %s, audit row %d (attempt %d)",
-                key, spooled.size, spooled.sha256, record.id, record.attempts,
+                key,
+                spooled.size,
+                spooled.sha256,
+                record.id,
+                record.attempts,
             )
             if record.status == Status.DUPLICATE:
                 return _archive_duplicate(incoming, record, store, audit, now)
@@ -146,7 +150,9 @@ def _archive_duplicate(
     target = layout.archive_key(incoming, now)
     audit.mark_duplicate(record.id, final_key=target)
     store.move(incoming.key, target)
-    log.info("%s duplicates audit row %s: archived to %s", incoming.key, record.duplicate_of, target)
+    log.info(
+        "%s duplicates audit row %s: archived to %s", incoming.key, record.duplicate_of, target
+    )
     return StepResult(
         Outcome.DUPLICATE, incoming.key, record.id, {"duplicate_of": record.duplicate_of}
     )
@@ -184,10 +190,8 @@ def _quarantine(
         final_key=target,
     )
     store.quarantine(incoming.key, target, report)
-    assert result.rejection is not None
     log.warning(
-        "%s rejected (%s): %s -> %s",
-        incoming.key, result.rejection.rule, result.rejection.message, target,
+        "%s rejected (%s): %s -> %s", incoming.key, report["rule"], report["message"], target
     )
     return StepResult(Outcome.REJECTED, incoming.key, record.id, report)
 
@@ -200,7 +204,8 @@ def _stage(
     store: ObjectStore,
     audit: AuditLog,
 ) -> StepResult:
-    assert result.data_path is not None and result.format is not None
+    if result.data_path is None or result.format is None:
+        raise RuntimeError("an accepted validation result must carry its data file and format")
     data_key = layout.staging_data_key(incoming.dataset, fid)
     rejects_key = layout.staging_rejects_key(incoming.dataset, fid)
     if result.rejects_path is not None:
@@ -221,6 +226,9 @@ def _stage(
     }
     log.info(
         "%s accepted: %d rows valid, %d rejected -> %s",
-        incoming.key, result.rows_valid, result.rows_rejected, data_key,
+        incoming.key,
+        result.rows_valid,
+        result.rows_rejected,
+        data_key,
     )
     return StepResult(Outcome.ACCEPTED, incoming.key, record.id, detail)

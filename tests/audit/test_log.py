@@ -1,0 +1,73 @@
+"""Audit log on real PostgreSQL: retries, duplicates by content, exclusive claims."""
+
+from __future__ import annotations
+
+import pytest
+
+from mdp.audit import AuditLog, Status
+from mdp.errors import BusyError
+from tests.conftest import Database
+
+pytestmark = pytest.mark.integration
+SHA_A = "a" * 64
+SHA_B = "b" * 64
+
+
+def _receive(audit: AuditLog, key: str, sha: str, run: str = "r1") -> object:
+    return audit.record_received(dataset="sales", key=key, size=10, sha256=sha, run_id=run)
+
+
+def test_same_key_and_content_is_one_row_with_attempts(audit: AuditLog) -> None:
+    first = _receive(audit, "incoming/sales/a.csv", SHA_A, "r1")
+    again = _receive(audit, "incoming/sales/a.csv", SHA_A, "r2")
+    assert again.id == first.id  # type: ignore[attr-defined]
+    assert (again.attempts, again.run_id, again.status) == (2, "r2", "received")  # type: ignore[attr-defined]
+
+
+def test_same_content_under_another_key_is_a_duplicate(audit: AuditLog) -> None:
+    first = _receive(audit, "incoming/sales/a.csv", SHA_A)
+    dup = _receive(audit, "incoming/sales/copy-of-a.csv", SHA_A)
+    assert dup.status == Status.DUPLICATE  # type: ignore[attr-defined]
+    assert dup.duplicate_of == first.id  # type: ignore[attr-defined]
+
+
+def test_new_content_under_the_same_key_is_a_new_row(audit: AuditLog) -> None:
+    first = _receive(audit, "incoming/sales/a.csv", SHA_A)
+    second = _receive(audit, "incoming/sales/a.csv", SHA_B)
+    assert second.id != first.id  # type: ignore[attr-defined]
+    assert second.status == Status.RECEIVED  # type: ignore[attr-defined]
+
+
+def test_failed_content_does_not_block_a_later_upload(audit: AuditLog) -> None:
+    first = _receive(audit, "incoming/sales/a.csv", SHA_A)
+    audit.mark_validation_failed(
+        first.id,
+        fmt="csv",
+        rows_in=0,
+        rows_valid=0,
+        rows_rejected=0,  # type: ignore[attr-defined]
+        error={"rule": "x"},
+        final_key="failed/validation_failed/sales/a.csv",
+    )
+    other = _receive(audit, "incoming/sales/b.csv", SHA_A)
+    assert other.status == Status.RECEIVED  # type: ignore[attr-defined]
+
+
+def test_a_second_claim_on_the_same_key_is_refused(audit: AuditLog, database: Database) -> None:
+    with database.connect() as other_conn:
+        other = AuditLog(other_conn)
+        with audit.claim("incoming/sales/a.csv"):
+            with pytest.raises(BusyError), other.claim("incoming/sales/a.csv"):
+                pass
+            with other.claim("incoming/sales/b.csv"):
+                pass
+        with other.claim("incoming/sales/a.csv"):
+            pass
+
+
+def test_a_claim_dies_with_its_connection(database: Database) -> None:
+    conn = database.connect()
+    AuditLog(conn).claim("incoming/sales/a.csv").__enter__()
+    conn.close()  # the process died
+    with database.connect() as c2, AuditLog(c2).claim("incoming/sales/a.csv"):
+        pass

@@ -1,0 +1,108 @@
+"""The `mdp` command as the orchestrator runs it: environment in, exit code and JSON line out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mdp import exitcodes
+from mdp.storage import ObjectStore
+from tests.samples import sales_rows, to_csv
+
+pytestmark = pytest.mark.integration
+
+
+def mdp(env: dict[str, str], *args: str) -> tuple[int, list[dict[str, object]], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "mdp.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    return done.returncode, lines, done.stderr
+
+
+def test_validate_exit_codes(step_env: dict[str, str], store: ObjectStore) -> None:
+    store.put_bytes("incoming/sales/good.csv", to_csv(sales_rows(10)), "text/csv")
+    store.put_bytes("incoming/sales/bad.csv", b"", "text/csv")
+    code, out, err = mdp(step_env, "validate", "incoming/sales/good.csv", "--run-id", "r1")
+    assert code == exitcodes.OK, err
+    assert out[-1]["outcome"] == "accepted"
+    code, out, err = mdp(step_env, "validate", "incoming/sales/bad.csv", "--run-id", "r1")
+    assert code == exitcodes.REJECTED, err
+    assert out[-1]["rule"] == "empty_file"
+    assert "Traceback" not in err
+
+
+def test_missing_object_is_terminal(step_env: dict[str, str]) -> None:
+    code, out, err = mdp(step_env, "validate", "incoming/sales/none.csv", "--run-id", "r1")
+    assert code == exitcodes.TERMINAL
+    assert out[-1]["error"]["error"] == "ObjectMissingError"
+    assert "Traceback" not in err
+
+
+def test_unreachable_database_is_a_retryable_fault(
+    step_env: dict[str, str], store: ObjectStore
+) -> None:
+    from mdp.devservers import free_port
+
+    store.put_bytes("incoming/sales/good.csv", to_csv(sales_rows(10)), "text/csv")
+    env = {**step_env, "PG__PORT": str(free_port()), "PG__CONNECT_TIMEOUT": "2"}
+    code, out, _ = mdp(env, "validate", "incoming/sales/good.csv", "--run-id", "r1")
+    assert code == exitcodes.FAULT
+    assert out[-1]["error"]["terminal"] is False
+
+
+def test_missing_credentials_name_the_variable(step_env: dict[str, str]) -> None:
+    env = {k: v for k, v in step_env.items() if not k.startswith("S3__SECRET")}
+    code, out, _ = mdp(env, "validate", "incoming/sales/a.csv")
+    assert code == exitcodes.TERMINAL
+    assert "S3__SECRET_KEY" in str(out[-1]["error"]["message"])
+
+
+def test_secret_from_mounted_file(step_env: dict[str, str], tmp_path: object) -> None:
+    from pathlib import Path
+
+    secret = Path(str(tmp_path)) / "pg-password"
+    secret.write_text(step_env["PG__PASSWORD"] + "\n")
+    env = {k: v for k, v in step_env.items() if k != "PG__PASSWORD"}
+    env["PG__PASSWORD_FILE"] = str(secret)
+    code, out, err = mdp(env, "db", "migrate")
+    assert code == exitcodes.OK, err
+    assert out[-1]["applied"] == []  # the test database is already migrated
+
+
+def test_generate_then_validate(step_env: dict[str, str], store: ObjectStore) -> None:
+    code, out, err = mdp(
+        step_env,
+        "generate",
+        "--dataset",
+        "sales",
+        "--files",
+        "2",
+        "--rows",
+        "50",
+        "--format",
+        "csv",
+        "--seed",
+        "1",
+        "--now",
+        "2026-03-02T00:00:00+00:00",
+    )
+    assert code == exitcodes.OK, err
+    assert len(out) == 2
+    for item in out:
+        code, _, err = mdp(step_env, "validate", str(item["key"]))
+        assert code == exitcodes.OK, err
+
+
+def test_bad_arguments_are_usage_errors(step_env: dict[str, str]) -> None:
+    code, _, err = mdp(step_env, "generate", "--dataset", "sales", "--bad-fraction", "2")
+    assert code == exitcodes.USAGE
+    assert "between 0 and 1" in err
