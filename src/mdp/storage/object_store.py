@@ -25,7 +25,9 @@ from mdp.errors import ConfigError, TransientError
 from mdp.layout import INCOMING, error_report_key
 
 CHUNK = 1024 * 1024
-PART_SIZE = 16 * 1024 * 1024
+PART_SIZE = 8 * 1024 * 1024
+"""Multipart part size. The SDK holds a few parts in memory at once (~80 MiB at 16 MiB parts);
+8 MiB parts still allow objects of 80 GB (S3's limit is 10,000 parts)."""
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
 
 

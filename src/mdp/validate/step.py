@@ -15,6 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from mdp import layout
 from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.contracts import CONTRACTS, get_contract
@@ -85,6 +87,8 @@ def validate_object(
                 log.info("%s was already validated (audit status %s)", key, record.status)
                 return StepResult(Outcome.ACCEPTED, key, record.id, {"already": record.status})
             result = _validate(incoming, spooled.path, work, now, batch_rows, report_rows)
+            # Hand Arrow's pooled buffers back before the upload needs its own memory.
+            pa.default_memory_pool().release_unused()
             if not result.accepted:
                 return _quarantine(incoming, record, result, store, audit, run_id, now)
             return _stage(incoming, record, result, fid, store, audit)
