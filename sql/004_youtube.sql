@@ -19,10 +19,12 @@ CREATE TABLE warehouse.video_snapshots (
 
 CREATE INDEX video_snapshots_channel_idx ON warehouse.video_snapshots (channel_id, date_updated);
 
--- 30-second buckets: the largest counters seen per video in each bucket.
+-- 30-second buckets: the largest counters seen per video in each bucket, and the channel and
+-- description of the bucket's latest snapshot (last_snapshot_at), merged across files.
 CREATE TABLE warehouse.video_metrics (
     video_id        text                     NOT NULL,
     bucket_start    timestamp with time zone NOT NULL,
+    last_snapshot_at timestamp with time zone NOT NULL,
     channel_id      text                     NOT NULL,
     channel_name    text                     NOT NULL,
     description     text,

@@ -10,7 +10,7 @@ import pytest
 
 from mdp import exitcodes
 from mdp.storage import ObjectStore
-from tests.samples import sales_rows, to_csv
+from tests.samples import sales_rows, to_csv, to_jsonl, youtube_row
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +106,38 @@ def test_bad_arguments_are_usage_errors(step_env: dict[str, str]) -> None:
     code, _, err = mdp(step_env, "generate", "--dataset", "sales", "--bad-fraction", "2")
     assert code == exitcodes.USAGE
     assert "between 0 and 1" in err
+
+
+def test_run_chains_the_steps(step_env: dict[str, str], store: ObjectStore) -> None:
+    store.put_bytes("incoming/sales/good.csv", to_csv(sales_rows(10)), "text/csv")
+    code, out, err = mdp(step_env, "run", "incoming/sales/good.csv")
+    assert code == exitcodes.OK, err
+    assert out[-1]["outcome"] == "loaded"
+    assert out[-1]["inserted"] == 10
+    store.put_bytes("incoming/sales/bad.csv", b"", "text/csv")
+    code, out, _ = mdp(step_env, "run", "incoming/sales/bad.csv")
+    assert code == exitcodes.REJECTED
+
+
+def test_separate_steps_as_the_dag_runs_them(step_env: dict[str, str], store: ObjectStore) -> None:
+    key = "incoming/youtube/v.jsonl"
+    store.put_bytes(key, to_jsonl([youtube_row(i) for i in range(5)]), "application/json")
+    for step in ("validate", "transform", "load"):
+        code, out, err = mdp(step_env, step, key, "--run-id", "dag-1")
+        assert code == exitcodes.OK, err
+    assert out[-1]["outcome"] == "done"
+    code, out, _ = mdp(step_env, "load", key, "--run-id", "dag-1")
+    assert (code, out[-1]["outcome"]) == (exitcodes.OK, "skipped")
+
+
+def test_last_attempt_fault_exits_quarantined(step_env: dict[str, str], store: ObjectStore) -> None:
+    key = "incoming/sales/a.csv"
+    store.put_bytes(key, to_csv(sales_rows(5)), "text/csv")
+    assert mdp(step_env, "validate", key)[0] == exitcodes.OK
+    store.delete_prefix("staging/")  # the transform's input is gone: a fault
+    code, _, _ = mdp(step_env, "transform", key, "--attempt", "1", "--max-attempts", "2")
+    assert code == exitcodes.FAULT
+    code, out, _ = mdp(step_env, "transform", key, "--attempt", "2", "--max-attempts", "2")
+    assert code == exitcodes.REJECTED
+    assert "processing_failed" in str(out[-1]["error"]["message"])
+    assert store.exists("failed/processing_failed/sales/a.csv")

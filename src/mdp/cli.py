@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from mdp import exitcodes
-from mdp.errors import MdpError, require
+from mdp.errors import MdpError, Quarantined, require
 
 log = logging.getLogger("mdp")
 
@@ -26,18 +26,33 @@ def _emit(document: dict[str, Any]) -> None:
     print(json.dumps(document, default=str, sort_keys=True), flush=True)
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    require("pyarrow", "validator")
-    require("psycopg", "validator")
-    from mdp.audit import AuditLog
-    from mdp.config import PostgresSettings, S3Settings, StepSettings
-    from mdp.db.connect import connect
+def _step_context(extra: str) -> tuple[Any, Any]:
+    """(step settings, object store) from the environment, after checking the extra."""
+    require("pyarrow", extra)
+    require("psycopg", extra)
+    from mdp.config import S3Settings, StepSettings
     from mdp.storage import ObjectStore
-    from mdp.validate.step import Outcome, validate_object
 
-    step = StepSettings()
-    store = ObjectStore.from_settings(S3Settings())
-    with connect(PostgresSettings()) as conn:
+    return StepSettings(), ObjectStore.from_settings(S3Settings())
+
+
+def _connect() -> Any:
+    from mdp.config import PostgresSettings
+    from mdp.db.connect import connect
+
+    return connect(PostgresSettings())
+
+
+def _exit_code(outcome: str) -> int:
+    return exitcodes.REJECTED if outcome == "rejected" else exitcodes.OK
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    step, store = _step_context("validator")
+    from mdp.audit import AuditLog
+    from mdp.validate.step import validate_object
+
+    with _connect() as conn:
         result = validate_object(
             args.key,
             args.run_id,
@@ -56,7 +71,80 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             **result.detail,
         }
     )
-    return exitcodes.REJECTED if result.outcome is Outcome.REJECTED else exitcodes.OK
+    return _exit_code(result.outcome)
+
+
+def _cmd_transform(args: argparse.Namespace) -> int:
+    step, store = _step_context("transformer")
+    from mdp.audit import AuditLog
+    from mdp.transform.step import transform_object
+
+    with _connect() as conn:
+        result = transform_object(
+            args.key,
+            args.run_id,
+            store,
+            AuditLog(conn),
+            scratch_dir=step.scratch_dir,
+            attempt=args.attempt,
+            max_attempts=args.max_attempts,
+        )
+    _emit(
+        {
+            "step": "transform",
+            "outcome": result.outcome,
+            "key": result.key,
+            "audit_id": result.record_id,
+            **result.detail,
+        }
+    )
+    return exitcodes.OK
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    step, store = _step_context("loader")
+    from mdp.audit import AuditLog
+    from mdp.load.step import load_object
+
+    with _connect() as conn:
+        result = load_object(
+            args.key,
+            args.run_id,
+            store,
+            AuditLog(conn),
+            scratch_dir=step.scratch_dir,
+            attempt=args.attempt,
+            max_attempts=args.max_attempts,
+        )
+    _emit(
+        {
+            "step": "load",
+            "outcome": result.outcome,
+            "key": result.key,
+            "audit_id": result.record_id,
+            **result.detail,
+        }
+    )
+    return exitcodes.OK
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    step, store = _step_context("loader")
+    require("ijson", "validator")
+    from mdp.audit import AuditLog
+    from mdp.run import run_file
+
+    with _connect() as conn:
+        summary = run_file(
+            args.key,
+            args.run_id,
+            store,
+            AuditLog(conn),
+            scratch_dir=step.scratch_dir,
+            batch_rows=step.batch_rows,
+        )
+    _emit({"step": "run", **summary})
+    return _exit_code(str(summary["outcome"]))
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -123,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Mini Data Platform steps. Configuration comes from environment variables "
         "(S3__*, PG__*, MDP__*); see the README.",
         epilog="Exit codes: 0 done, 1 fault (retry), 2 usage, 3 data rejected and quarantined, "
-        "4 terminal fault (do not retry).",
+        "4 terminal fault (do not retry). Exit 3 also means retries ran out and the file was "
+        "quarantined in failed/<stage>/.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,6 +221,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", help="object key, incoming/<dataset>/<file>")
     p.add_argument("--run-id", default=None, help="orchestrator run id (default: random)")
     p.set_defaults(func=_cmd_validate)
+
+    for name, helptext, func in [
+        (
+            "transform",
+            "deduplicate and derive warehouse tables for one validated file",
+            _cmd_transform,
+        ),
+        ("load", "merge one transformed file into the warehouse and archive it", _cmd_load),
+    ]:
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("key", help="object key, incoming/<dataset>/<file>")
+        p.add_argument("--run-id", default=None, help="orchestrator run id (default: random)")
+        p.add_argument(
+            "--attempt",
+            type=_positive,
+            default=1,
+            help="this attempt's number (the orchestrator's try number)",
+        )
+        p.add_argument(
+            "--max-attempts",
+            type=_positive,
+            default=None,
+            help="on a fault in this attempt number or later, quarantine the file in "
+            "failed/<stage>/ instead of asking for a retry (default: never)",
+        )
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("run", help="validate, transform and load one file in this process")
+    p.add_argument("key", help="object key, incoming/<dataset>/<file>")
+    p.add_argument("--run-id", default=None, help="run id (default: random)")
+    p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("generate", help="generate sample files into incoming/<dataset>/")
     p.add_argument("--dataset", required=True, choices=["sales", "youtube"])
@@ -174,6 +294,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
+    except Quarantined as e:
+        log.error("%s", e.message)
+        _emit({"error": e.context()})
+        return exitcodes.REJECTED
     except MdpError as e:
         log.error("%s", e.message)
         _emit({"error": e.context()})

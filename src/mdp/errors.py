@@ -51,6 +51,10 @@ class ObjectMissingError(TerminalError):
     """The object the step was asked to process does not exist (and has no audit record)."""
 
 
+class Quarantined(TerminalError):  # noqa: N818 - an outcome the orchestrator must see
+    """Retries ran out: the raw file was moved to failed/<stage>/ with a report (exit 3)."""
+
+
 class BusyError(TransientError):
     """Another run holds the claim on this object right now."""
 

@@ -50,9 +50,13 @@ class AuditRecord:
     format: str | None
     status: str
     validation_status: str | None
+    transform_status: str | None
+    load_status: str | None
     rows_in: int | None
     rows_valid: int | None
     rows_rejected: int | None
+    rows_inserted: int | None
+    rows_updated: int | None
     error: Any
     duplicate_of: int | None
     final_key: str | None
@@ -222,3 +226,43 @@ class AuditLog:
 
     def mark_duplicate(self, record_id: int, *, final_key: str) -> None:
         self._update(record_id, final_key=final_key, finished=True)
+
+    def mark_transformed(self, record_id: int) -> None:
+        self._update(
+            record_id, status=Status.TRANSFORMED, transform_status="transformed", error=None
+        )
+
+    def mark_loaded(self, record_id: int, *, inserted: int, updated: int) -> None:
+        """Called inside the load's transaction, so the rows and this status commit together."""
+        self._update(
+            record_id,
+            status=Status.LOADED,
+            load_status="loaded",
+            rows_inserted=inserted,
+            rows_updated=updated,
+            error=None,
+        )
+
+    def mark_archived(self, record_id: int, *, final_key: str) -> None:
+        self._update(record_id, final_key=final_key, finished=True)
+
+    def record_error(self, record_id: int, error: dict[str, Any]) -> None:
+        """A fault that will be retried: keep the status, remember why this attempt failed."""
+        self._update(record_id, error=error)
+
+    def mark_stage_failed(
+        self, record_id: int, stage: str, *, error: dict[str, Any], final_key: str
+    ) -> None:
+        """Retries ran out in transform or load: the file is quarantined in failed/<stage>/."""
+        column = {
+            Status.PROCESSING_FAILED: "transform_status",
+            Status.LOADING_FAILED: "load_status",
+        }[Status(stage)]
+        self._update(
+            record_id,
+            status=Status(stage),
+            error=error,
+            final_key=final_key,
+            finished=True,
+            **{column: "failed"},
+        )

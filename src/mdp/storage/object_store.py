@@ -110,6 +110,12 @@ class ObjectStore:
                 size += len(chunk)
         return Spooled(path=path, size=size, sha256=digest.hexdigest())
 
+    def download(self, key: str, path: Path) -> None:
+        """Copy an object to a local file in chunks."""
+        with path.open("wb") as out:
+            for chunk in self.stream(key):
+                out.write(chunk)
+
     def put_file(
         self, key: str, path: Path, content_type: str = "application/octet-stream"
     ) -> None:

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 
@@ -21,25 +18,12 @@ from mdp import layout
 from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.contracts import CONTRACTS, get_contract
 from mdp.errors import ObjectMissingError
+from mdp.pipeline import Outcome, StepResult
 from mdp.storage import ObjectStore
 from mdp.validate.engine import ValidationResult, validate_file
 from mdp.validate.errors import FileRejected
 
 log = logging.getLogger(__name__)
-
-
-class Outcome(StrEnum):
-    ACCEPTED = "accepted"
-    REJECTED = "rejected"
-    DUPLICATE = "duplicate"
-
-
-@dataclass(frozen=True)
-class StepResult:
-    outcome: Outcome
-    key: str
-    record_id: int
-    detail: dict[str, Any]
 
 
 def validate_object(

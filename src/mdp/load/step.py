@@ -1,0 +1,144 @@
+"""The load step: one PostgreSQL transaction per file, then archive the raw file.
+
+Inside the transaction: a dataset-wide advisory lock (loads of one dataset are serialised, so the
+channel_stats recomputation always sees every committed snapshot), COPY of each transformed
+Parquet into a temporary table (streamed batch by batch as CSV), deduplicate and merge
+(mdp.load.merge), recompute channel_stats for the channels the file touched, and mark the audit
+row loaded with its inserted/updated counts. Either all of that commits or none of it does: a
+killed process leaves no partial rows, and a rerun starts again from the transformed files.
+After the commit the raw file moves to archive/<dataset>/YYYY/MM/DD/; a crash between the two is
+repaired by the next run, which finds the row loaded and only archives.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from mdp import layout
+from mdp.audit import AuditLog, AuditRecord, Status
+from mdp.audit.log import lock_id
+from mdp.load import merge
+from mdp.pipeline import Outcome, StepResult, find_record, guard_stage
+from mdp.storage import ObjectStore
+from mdp.warehouse.tables import CHANNELS_FILE, TABLES, TableSpec
+
+log = logging.getLogger(__name__)
+COPY_BATCH_ROWS = 65_536
+
+
+def copy_parquet(conn: psycopg.Connection, spec: TableSpec, path: Path) -> int:
+    """Stream a Parquet file into the stage table through COPY, one CSV-encoded batch at a time."""
+    conn.execute(merge.create_stage(spec))
+    rows = 0
+    options = pacsv.WriteOptions(include_header=False)
+    with conn.cursor().copy(merge.copy_into_stage(spec)) as copy:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=COPY_BATCH_ROWS):
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch.select(list(spec.column_names)), buffer, options)
+            copy.write(buffer.getbuffer())
+            rows += batch.num_rows
+    return rows
+
+
+def merge_file(
+    conn: psycopg.Connection, dataset: str, files: dict[str, Path], record_id: int
+) -> tuple[int, int]:
+    """Merge every table of one file; returns (inserted, updated) of the dataset's main table.
+    Runs inside the caller's transaction."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id(f"load:{dataset}"),))
+    counts: list[tuple[int, int]] = []
+    for spec in TABLES[dataset]:
+        staged = copy_parquet(conn, spec, files[spec.file_name])
+        row = conn.execute(merge.upsert(spec), {"source_file_id": record_id}).fetchone()
+        inserted, updated = (int(row[0]), int(row[1])) if row else (0, 0)
+        log.info("%s: %d staged, %d inserted, %d updated", spec.name, staged, inserted, updated)
+        counts.append((inserted, updated))
+        conn.execute(f"DROP TABLE {merge.STAGE}")
+    if CHANNELS_FILE in files:
+        channels = pq.read_table(files[CHANNELS_FILE]).column("channel_id").to_pylist()
+        conn.execute(merge.RECOMPUTE_CHANNEL_STATS, {"channels": channels})
+        log.info("channel_stats recomputed for %d channel(s)", len(channels))
+    return counts[0]
+
+
+def _archive(
+    incoming: layout.IncomingKey,
+    record: AuditRecord,
+    store: ObjectStore,
+    audit: AuditLog,
+    now: datetime,
+) -> str:
+    target = layout.archive_key(incoming, now)
+    if store.exists(incoming.key):
+        store.move(incoming.key, target)
+    audit.mark_archived(record.id, final_key=target)
+    return target
+
+
+def load_object(
+    key: str,
+    run_id: str,
+    store: ObjectStore,
+    audit: AuditLog,
+    *,
+    scratch_dir: Path | None = None,
+    attempt: int = 1,
+    max_attempts: int | None = None,
+    now: datetime | None = None,
+) -> StepResult:
+    """Load the transformed file ``key``; see the module docstring."""
+    incoming = layout.IncomingKey.parse(key)
+    now = now or datetime.now(UTC)
+    with audit.claim(key):
+        record = find_record(audit, key)
+        if record.status == Status.LOADED:
+            if record.final_key is None:
+                target = _archive(incoming, record, store, audit, now)
+                log.info("%s was loaded; archived to %s", key, target)
+            return StepResult(Outcome.SKIPPED, key, record.id, {"status": record.status})
+        if record.status != Status.TRANSFORMED:
+            log.info("%s: nothing to load (audit status %s)", key, record.status)
+            return StepResult(Outcome.SKIPPED, key, record.id, {"status": record.status})
+        prefix = layout.transformed_prefix(incoming.dataset, layout.file_id(record.sha256))
+        with (
+            guard_stage(
+                layout.FailedStage.LOADING,
+                incoming,
+                record,
+                store,
+                audit,
+                run_id,
+                attempt,
+                max_attempts,
+                now,
+            ),
+            tempfile.TemporaryDirectory(prefix="mdp-load-", dir=scratch_dir) as tmp,
+        ):
+            files: dict[str, Path] = {}
+            for object_key in store.list(prefix):
+                name = object_key.removeprefix(prefix)
+                local = Path(tmp) / name
+                local.parent.mkdir(parents=True, exist_ok=True)
+                store.download(object_key, local)
+                files[name] = local
+            with audit.conn.transaction():
+                inserted, updated = merge_file(audit.conn, incoming.dataset, files, record.id)
+                audit.mark_loaded(record.id, inserted=inserted, updated=updated)
+        target = _archive(incoming, record, store, audit, now)
+        log.info(
+            "%s loaded: %d inserted, %d updated; archived to %s", key, inserted, updated, target
+        )
+        return StepResult(
+            Outcome.DONE,
+            key,
+            record.id,
+            {"inserted": inserted, "updated": updated, "archived": target},
+        )

@@ -1,0 +1,1 @@
+"""The transform step: deduplicate and derive the warehouse tables from the staging Parquet."""

@@ -1,0 +1,129 @@
+"""The transform step: staging Parquet -> per-table Parquet under transformed/.
+
+Large files are spilled into hash buckets of at most ``BUCKET_ROWS`` rows (mdp.transform.partition),
+so memory stays bounded. Outputs are deterministic functions of the staging data, stored under
+the file's content id, so rerunning rewrites identical objects. A fault on the last allowed
+attempt moves the raw file to failed/processing_failed/ with a report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mdp import layout
+from mdp.audit import AuditLog, Status
+from mdp.contracts import get_contract
+from mdp.pipeline import Outcome, StepResult, find_record, guard_stage
+from mdp.storage import ObjectStore
+from mdp.transform.derive import DERIVE, PARTITION_KEY
+from mdp.transform.partition import spill
+from mdp.warehouse.tables import CHANNELS_FILE, TABLES
+
+log = logging.getLogger(__name__)
+
+BUCKET_ROWS = 250_000
+"""Largest expected bucket; ~40 MiB of Arrow memory for sales rows."""
+
+
+def _write_outputs(
+    dataset: str, buckets: Iterable[pa.Table], out: Path
+) -> dict[str, tuple[Path, int]]:
+    specs = {s.name: s for s in TABLES[dataset]}
+    writers = {
+        name: pq.ParquetWriter(out / spec.file_name, spec.arrow_schema(), compression="zstd")
+        for name, spec in specs.items()
+    }
+    counts = dict.fromkeys(specs, 0)
+    channels: set[str] = set()
+    try:
+        for rows in buckets:
+            for name, table in DERIVE[dataset](rows).items():
+                writers[name].write_table(table.cast(specs[name].arrow_schema()))
+                counts[name] += table.num_rows
+            if dataset == "youtube":
+                channels.update(pc.unique(rows.column("channel_id")).to_pylist())
+    finally:
+        for w in writers.values():
+            w.close()
+    result = {name: (out / specs[name].file_name, counts[name]) for name in specs}
+    if dataset == "youtube":
+        path = out / CHANNELS_FILE
+        pq.write_table(pa.table({"channel_id": pa.array(sorted(channels), pa.string())}), path)
+        result["channels"] = (path, len(channels))
+    return result
+
+
+def _bucket_tables(staging: Path, dataset: str, work: Path) -> Iterator[pa.Table]:
+    """The staging rows as tables of at most ~BUCKET_ROWS rows, each holding every version of
+    its keys; small files are one table, large ones are spilled to disk and read back one by one."""
+    pf = pq.ParquetFile(staging)
+    rows = pf.metadata.num_rows
+    n = max(1, math.ceil(rows / BUCKET_ROWS))
+    if n == 1:
+        yield pf.read()
+        return
+    log.info("%d rows: spilling into %d buckets", rows, n)
+    paths = spill(
+        pf.iter_batches(batch_size=65_536), pf.schema_arrow, PARTITION_KEY[dataset], n, work
+    )
+    for path in paths:
+        yield pq.read_table(path)
+        path.unlink()
+
+
+def transform_object(
+    key: str,
+    run_id: str,
+    store: ObjectStore,
+    audit: AuditLog,
+    *,
+    scratch_dir: Path | None = None,
+    attempt: int = 1,
+    max_attempts: int | None = None,
+    now: datetime | None = None,
+) -> StepResult:
+    """Transform the validated file ``key``; see the module docstring."""
+    incoming = layout.IncomingKey.parse(key)
+    get_contract(incoming.dataset)
+    with audit.claim(key):
+        record = find_record(audit, key)
+        if record.status != Status.VALIDATED:
+            log.info("%s: nothing to transform (audit status %s)", key, record.status)
+            return StepResult(Outcome.SKIPPED, key, record.id, {"status": record.status})
+        fid = layout.file_id(record.sha256)
+        with (
+            guard_stage(
+                layout.FailedStage.PROCESSING,
+                incoming,
+                record,
+                store,
+                audit,
+                run_id,
+                attempt,
+                max_attempts,
+                now,
+            ),
+            tempfile.TemporaryDirectory(prefix="mdp-transform-", dir=scratch_dir) as tmp,
+        ):
+            work = Path(tmp)
+            staging = store.spool(layout.staging_data_key(incoming.dataset, fid), work)
+            out = work / "out"
+            out.mkdir()
+            buckets = _bucket_tables(staging.path, incoming.dataset, work)
+            written = _write_outputs(incoming.dataset, buckets, out)
+            prefix = layout.transformed_prefix(incoming.dataset, fid)
+            for path, _ in written.values():
+                store.put_file(prefix + path.name, path, "application/vnd.apache.parquet")
+            audit.mark_transformed(record.id)
+        counts = {name: n for name, (_, n) in written.items()}
+        log.info("%s transformed: %s -> %s", key, counts, prefix)
+        return StepResult(Outcome.DONE, key, record.id, {"transformed": prefix, "rows": counts})

@@ -1,0 +1,1 @@
+"""Warehouse table specifications shared by the transform (Arrow) and the load (SQL)."""

@@ -1,0 +1,329 @@
+"""Transform + load on real MinIO and PostgreSQL: idempotency, order and split independence,
+all-or-nothing transactions, retries ending in failed/loading_failed/."""
+
+from __future__ import annotations
+
+import io
+import random
+from collections.abc import Callable
+
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mdp import layout
+from mdp.audit import AuditLog
+from mdp.errors import Quarantined
+from mdp.load.step import load_object
+from mdp.pipeline import Outcome
+from mdp.storage import ObjectStore
+from mdp.transform.step import transform_object
+from mdp.validate.step import validate_object
+from tests.conftest import Database
+from tests.load.conftest import dump, put_and_run
+from tests.samples import sales_row, to_csv, to_jsonl, youtube_row
+
+pytestmark = pytest.mark.integration
+
+
+def _sales_files() -> list[bytes]:
+    """Three files with overlapping sale_ids: newer, older and same-instant versions."""
+    rng = random.Random(5)
+    files = []
+    for _ in range(3):
+        rows = []
+        for _ in range(60):
+            sid = rng.randrange(80)
+            hour = rng.randrange(10, 14)
+            qty = rng.randrange(1, 5)
+            rows.append(
+                sales_row(
+                    sid,
+                    sale_timestamp=f"2026-03-01T{hour}:00:00Z",
+                    quantity=qty,
+                    unit_price=2.5,
+                    total_amount=2.5 * qty,
+                    region=rng.choices(["EU", "NA", None], weights=[10, 10, 1])[0],
+                    customer_name=rng.choice(["Ada", "Bob", "Cy"]),
+                )
+            )
+        files.append(to_csv(rows))
+    return files
+
+
+def _youtube_files() -> list[bytes]:
+    rng = random.Random(9)
+    files = []
+    for f in range(3):
+        rows = []
+        for _ in range(50):
+            v = rng.randrange(12)
+            sec = rng.randrange(0, 240)
+            rows.append(
+                youtube_row(
+                    v,
+                    channel_id=f"UCchan{v % 3}",
+                    channel_name=f"Channel {v % 3}",
+                    channel_subscribers=1000 + sec,
+                    total_views=100 + sec * 3 + f,
+                    total_likes=sec,
+                    total_dislikes=sec // 10,
+                    description=rng.choice(["a", "b", None]),
+                    date_updated=f"2026-03-01T10:{sec // 60:02d}:{sec % 60:02d}Z",
+                )
+            )
+        files.append(to_jsonl(rows))
+    return files
+
+
+def _load_all(
+    database: Database, store: ObjectStore, dataset: str, files: list[bytes], prefix: str
+) -> dict[str, tuple[int, str]]:
+    with database.connect() as conn:
+        audit = AuditLog(conn)
+        for i, data in enumerate(files):
+            ext = "csv" if dataset == "sales" else "jsonl"
+            result = put_and_run(store, audit, f"incoming/{dataset}/{prefix}-{i}.{ext}", data)
+            assert result["outcome"] == "loaded", result
+        return dump(conn)
+
+
+@pytest.fixture
+def fresh_db(pg_server: object, request: pytest.FixtureRequest) -> Callable[[], Database]:
+    """A factory of extra migrated databases, for comparing several load orders."""
+    made: list[Database] = []
+
+    def make() -> Database:
+        db_fixture = request.getfixturevalue("database")
+        if not made:
+            made.append(db_fixture)
+            return db_fixture
+        import uuid
+
+        from tests.conftest import TEMPLATE_DB
+
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        with psycopg.connect(db_fixture.server.conninfo(), autocommit=True) as c:
+            c.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE_DB}")
+        db = Database(db_fixture.server, name)
+        made.append(db)
+        return db
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("dataset", "make_files"), [("sales", _sales_files), ("youtube", _youtube_files)]
+)
+def test_order_and_split_do_not_change_the_warehouse(
+    store: ObjectStore,
+    fresh_db: Callable[[], Database],
+    dataset: str,
+    make_files: Callable[[], list[bytes]],
+) -> None:
+    files = make_files()
+    forward = _load_all(fresh_db(), store, dataset, files, "fwd")
+    backward = _load_all(fresh_db(), store, dataset, files[::-1], "bwd")
+    # The middle file split in two halves (same header), loaded between the others.
+    lines = files[1].splitlines(keepends=True)
+    if dataset == "sales":
+        header, body = lines[0], lines[1:]
+        halves = [header + b"".join(body[:25]), header + b"".join(body[25:])]
+    else:
+        halves = [b"".join(lines[:20]), b"".join(lines[20:])]
+    split = _load_all(
+        fresh_db(), store, dataset, [files[2], halves[1], files[0], halves[0]], "split"
+    )
+    assert forward == backward == split
+    main = "warehouse.sales" if dataset == "sales" else "warehouse.video_snapshots"
+    assert forward[main][0] > 0
+
+
+def test_loading_the_same_transformed_file_twice_changes_nothing(
+    store: ObjectStore, audit: AuditLog
+) -> None:
+    from mdp.load.step import merge_file
+
+    key = "incoming/sales/a.csv"
+    store.put_bytes(key, _sales_files()[0], "text/csv")
+    validate_object(key, "r", store, audit)
+    transform_object(key, "r", store, audit)
+    record = audit.latest_for_key(key)
+    assert record is not None
+    prefix = layout.transformed_prefix("sales", layout.file_id(record.sha256))
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sales.parquet"
+        store.download(prefix + "sales.parquet", path)
+        with audit.conn.transaction():
+            first = merge_file(audit.conn, "sales", {"sales.parquet": path}, record.id)
+        before = dump(audit.conn)
+        with audit.conn.transaction():
+            second = merge_file(audit.conn, "sales", {"sales.parquet": path}, record.id)
+        assert dump(audit.conn) == before
+    assert first[0] > 0
+    assert second == (0, 0)
+
+
+def test_a_full_run_archives_and_records(store: ObjectStore, audit: AuditLog) -> None:
+    rows = [
+        sales_row(1),
+        sales_row(2),
+        sales_row(1, sale_timestamp="2026-03-01T11:00:00Z", quantity=4, total_amount=10.0),
+    ]
+    result = put_and_run(store, audit, "incoming/sales/a.csv", to_csv(rows))
+    record = audit.get(int(result["audit_id"]))  # type: ignore[call-overload]
+    assert (record.status, record.rows_inserted, record.rows_updated) == ("loaded", 2, 0)
+    assert record.final_key and record.final_key.startswith("archive/sales/")
+    assert store.exists(record.final_key) and not store.exists("incoming/sales/a.csv")
+    got = audit.conn.execute(
+        "SELECT sale_id, quantity, source_file_id FROM warehouse.sales ORDER BY sale_id"
+    ).fetchall()
+    assert got == [("S000001", 4, record.id), ("S000002", 3, record.id)]
+    # A newer version in a later file updates; an older one does not.
+    newer = [
+        sales_row(1, sale_timestamp="2026-03-01T12:00:00Z", quantity=5, total_amount=12.5),
+        sales_row(2, sale_timestamp="2026-03-01T09:00:00Z", quantity=9, total_amount=22.5),
+    ]
+    result = put_and_run(store, audit, "incoming/sales/b.csv", to_csv(newer))
+    second = audit.get(int(result["audit_id"]))  # type: ignore[call-overload]
+    assert (second.rows_inserted, second.rows_updated) == (0, 1)
+    got = audit.conn.execute("SELECT sale_id, quantity FROM warehouse.sales ORDER BY 1").fetchall()
+    assert got == [("S000001", 5), ("S000002", 3)]
+
+
+def test_rerunning_finished_steps_is_a_no_op(store: ObjectStore, audit: AuditLog) -> None:
+    key = "incoming/sales/a.csv"
+    put_and_run(store, audit, key, to_csv([sales_row(1)]))
+    before = (sorted(store.list("")), dump(audit.conn))
+    assert transform_object(key, "r2", store, audit).outcome is Outcome.SKIPPED
+    assert load_object(key, "r2", store, audit).outcome is Outcome.SKIPPED
+    assert validate_object(key, "r2", store, audit).outcome is Outcome.ACCEPTED
+    assert (sorted(store.list("")), dump(audit.conn)) == before
+
+
+def test_youtube_channel_stats_use_each_videos_latest_snapshot(
+    store: ObjectStore, audit: AuditLog
+) -> None:
+    def snap(v: str, sec: int, views: int, subs: int) -> dict[str, object]:
+        return youtube_row(
+            0,
+            video_id=v,
+            channel_id="UCc",
+            channel_name="C",
+            channel_subscribers=subs,
+            total_views=views,
+            total_likes=views // 10,
+            total_dislikes=1,
+            date_updated=f"2026-03-01T10:00:{sec:02d}Z",
+        )
+
+    put_and_run(
+        store,
+        audit,
+        "incoming/youtube/b.jsonl",
+        to_jsonl([snap("v1", 40, 300, 12), snap("v2", 10, 50, 10)]),
+    )
+    put_and_run(
+        store,
+        audit,
+        "incoming/youtube/a.jsonl",
+        to_jsonl([snap("v1", 5, 100, 9), snap("v2", 50, 70, 11)]),
+    )
+    row = audit.conn.execute(
+        "SELECT channel_subscribers, video_count, total_views, total_likes, max_views"
+        " FROM warehouse.channel_stats WHERE channel_id = 'UCc'"
+    ).fetchone()
+    assert row == (11, 2, 300 + 70, 30 + 7, 300)
+    metrics = audit.conn.execute(
+        "SELECT video_id, extract(second FROM bucket_start)::int, max_views"
+        " FROM warehouse.video_metrics ORDER BY 1, 2"
+    ).fetchall()
+    assert metrics == [("v1", 0, 100), ("v1", 30, 300), ("v2", 0, 50), ("v2", 30, 70)]
+
+
+def _validated(store: ObjectStore, audit: AuditLog, key: str) -> None:
+    store.put_bytes(key, to_csv([sales_row(1), sales_row(2)]), "text/csv")
+    validate_object(key, "r", store, audit)
+    transform_object(key, "r", store, audit)
+
+
+def test_refused_load_rolls_back_retries_then_quarantines(
+    store: ObjectStore, audit: AuditLog
+) -> None:
+    key = "incoming/sales/a.csv"
+    _validated(store, audit, key)
+    # The warehouse refuses: a trigger fails every write to sales.
+    audit.conn.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$BEGIN RAISE EXCEPTION 'refused by test'; END$$;"
+        " CREATE TRIGGER refuse BEFORE INSERT ON warehouse.sales"
+        " FOR EACH ROW EXECUTE FUNCTION refuse()"
+    )
+    audit.conn.commit()
+    with pytest.raises(psycopg.errors.RaiseException):
+        load_object(key, "r", store, audit, attempt=1, max_attempts=2)
+    record = audit.latest_for_key(key)
+    assert record is not None
+    assert record.status == "transformed" and record.error["attempt"] == 1
+    assert store.exists(key), "a fault with retries left keeps the file in incoming/"
+    with pytest.raises(Quarantined):
+        load_object(key, "r", store, audit, attempt=2, max_attempts=2)
+    record = audit.latest_for_key(key)
+    assert record is not None
+    failed = "failed/loading_failed/sales/a.csv"
+    assert (record.status, record.load_status, record.final_key) == (
+        "loading_failed",
+        "failed",
+        failed,
+    )
+    assert store.get_json(failed + ".error.json")["message"].startswith("refused by test")
+    assert not store.exists(key)
+    assert audit.conn.execute("SELECT count(*) FROM warehouse.sales").fetchone() == (0,)
+
+
+def test_transform_fault_quarantines_to_processing_failed(
+    store: ObjectStore, audit: AuditLog
+) -> None:
+    key = "incoming/sales/a.csv"
+    store.put_bytes(key, to_csv([sales_row(1)]), "text/csv")
+    validate_object(key, "r", store, audit)
+    record = audit.latest_for_key(key)
+    assert record is not None
+    staging = layout.staging_data_key("sales", layout.file_id(record.sha256))
+    store.put_bytes(staging, b"PAR1 this is not parquet PAR1", "application/octet-stream")
+    with pytest.raises(Quarantined):
+        transform_object(key, "r", store, audit, max_attempts=1)
+    report = store.get_json("failed/processing_failed/sales/a.csv.error.json")
+    assert report["stage"] == "processing_failed" and report["rule"] == "fault"
+    assert audit.latest_for_key(key).status == "processing_failed"  # type: ignore[union-attr]
+
+
+def test_transform_spills_large_files_and_gives_the_same_result(
+    store: ObjectStore, audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mdp.transform import step
+
+    rows = [sales_row(i % 700, sale_timestamp=f"2026-03-01T1{i % 10}:00:00Z") for i in range(3000)]
+    data = to_csv(rows)
+
+    def transformed(key: str) -> pa.Table:
+        store.put_bytes(key, data, "text/csv")
+        validate_object(key, "r", store, audit)
+        transform_object(key, "r", store, audit)
+        record = audit.latest_for_key(key)
+        assert record is not None
+        prefix = layout.transformed_prefix("sales", layout.file_id(record.sha256))
+        return pq.read_table(io.BytesIO(b"".join(store.stream(prefix + "sales.parquet"))))
+
+    whole = transformed("incoming/sales/a.csv")
+    store.delete_prefix("transformed/")
+    audit.conn.execute("UPDATE audit.file_ingestion_log SET status = 'validated'")
+    audit.conn.commit()
+    monkeypatch.setattr(step, "BUCKET_ROWS", 500)
+    spilled = transformed("incoming/sales/a.csv")
+    assert whole.num_rows == 700
+    assert whole.sort_by("sale_id").equals(spilled.sort_by("sale_id"))
