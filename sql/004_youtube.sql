@@ -11,7 +11,7 @@ CREATE TABLE warehouse.video_snapshots (
     total_dislikes      bigint                   NOT NULL CHECK (total_dislikes >= 0),
     date_created        timestamp with time zone NOT NULL,
     date_updated        timestamp with time zone NOT NULL,
-    source_file_id      bigint                   NOT NULL REFERENCES audit.file_ingestion_log (id),
+    source_file_id      bigint                   NOT NULL,  -- audit row id; see 003_sales.sql
     loaded_at           timestamp with time zone NOT NULL DEFAULT now(),
     PRIMARY KEY (video_id, date_updated),
     CHECK (date_updated >= date_created)

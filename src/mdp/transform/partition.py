@@ -14,21 +14,31 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-KEY_BYTES = 64
-"""Key bytes that feed the hash; contract patterns cap ids at 64 characters."""
-_WEIGHTS = np.random.default_rng(0x6D6470).integers(1, 2**32, KEY_BYTES, dtype=np.uint64) | 1
+_WEIGHTS = np.random.default_rng(0x6D6470).integers(1, 2**32, 64, dtype=np.uint64) | 1
 
 
 def bucket_of(keys: pa.Array, buckets: int) -> np.ndarray:
-    """Bucket number per key: a fixed random linear hash over the key's bytes (vectorised)."""
-    if buckets == 1:
-        return np.zeros(len(keys), dtype=np.int64)
-    raw = pc.cast(pc.utf8_slice_codeunits(keys, 0, KEY_BYTES), pa.binary())
-    fixed = np.asarray(raw.to_numpy(zero_copy_only=False), dtype=f"S{KEY_BYTES}")
-    matrix = fixed.view(np.uint8).reshape(len(fixed), KEY_BYTES).astype(np.uint64)
-    hashed = (matrix * _WEIGHTS).sum(axis=1, dtype=np.uint64)
+    """Bucket number per key: a fixed random linear hash over the key's UTF-8 bytes.
+
+    Computed on Arrow's own offset and data buffers with numpy, so no Python object is made per
+    row and the extra memory is a few arrays of the batch's byte length.
+    """
+    n = len(keys)
+    if buckets == 1 or n == 0:
+        return np.zeros(n, dtype=np.int64)
+    keys = pc.cast(keys, pa.large_string()) if keys.type != pa.large_string() else keys
+    keys = pa.concat_arrays([keys])  # drop any slice offset: buffers then start at row 0
+    _, offsets_buf, data_buf = keys.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1)
+    data = np.frombuffer(data_buf, dtype=np.uint8, count=int(offsets[-1])) if data_buf else None
+    lengths = np.diff(offsets)
+    hashed = np.zeros(n, dtype=np.uint64)
+    if data is not None and len(data):
+        position = np.arange(len(data), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+        terms = data.astype(np.uint64) * _WEIGHTS[position % len(_WEIGHTS)]
+        nonempty = lengths > 0
+        hashed[nonempty] = np.add.reduceat(terms, offsets[:-1][nonempty])
     bucket: np.ndarray = ((hashed >> np.uint64(17)) % np.uint64(buckets)).astype(np.int64)
     return bucket
 
@@ -40,9 +50,15 @@ def spill(
     buckets: int,
     directory: Path,
 ) -> list[Path]:
-    """Write every row to ``directory/bucket-N.parquet`` by the hash of ``key``."""
-    paths = [directory / f"bucket-{i:04d}.parquet" for i in range(buckets)]
-    writers = [pq.ParquetWriter(p, schema, compression="lz4") for p in paths]
+    """Write every row to ``directory/bucket-N.arrow`` by the hash of ``key``.
+
+    Arrow IPC streams, not Parquet: an IPC writer writes each batch straight through and keeps no
+    buffers of its own, so memory does not grow with the number of buckets (that is, with the
+    file size); Parquet writers each hold page and compression buffers."""
+    paths = [directory / f"bucket-{i:04d}.arrow" for i in range(buckets)]
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    sinks = [pa.OSFile(str(p), "wb") for p in paths]
+    writers = [pa.ipc.new_stream(s, schema, options=options) for s in sinks]
     try:
         for batch in batches:
             ids = bucket_of(batch.column(key), buckets)
@@ -53,6 +69,12 @@ def spill(
                 if bounds[i + 1] > bounds[i]:
                     writers[i].write_batch(ordered.slice(bounds[i], bounds[i + 1] - bounds[i]))
     finally:
-        for w in writers:
+        for w, s in zip(writers, sinks, strict=True):
             w.close()
+            s.close()
     return paths
+
+
+def read_bucket(path: Path) -> pa.Table:
+    with pa.OSFile(str(path), "rb") as source:
+        return pa.ipc.open_stream(source).read_all()
