@@ -64,3 +64,13 @@ bench: tools ## Benchmark the steps on real servers (throughput, peak RSS); BENC
 .PHONY: clean
 clean: ## Remove caches and the local tool links (keeps the tool cache)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .tools dist build
+
+##@ Local pipeline (no Kubernetes)
+
+.PHONY: quickstart
+quickstart: tools ## Run the whole pipeline locally on throwaway MinIO + PostgreSQL (Ctrl-C stops)
+	$(UV) run --locked python -m mdp.quickstart
+
+.PHONY: quickstart-down
+quickstart-down: ## Stop a running quickstart's servers and delete their data
+	$(UV) run --locked python -m mdp.quickstart --down

@@ -11,6 +11,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -134,7 +135,9 @@ class MinioServer:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in the terminal goes to us; we stop it in order
         )
+        server.pid = server.process.pid
         url = f"http://{server.endpoint}/minio/health/live"
         try:
             _wait(
@@ -148,6 +151,9 @@ class MinioServer:
             raise
         return server
 
+    pid: int | None = None
+    """Process id, kept so another process (``make quickstart-down``) can stop the server."""
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -156,6 +162,9 @@ class MinioServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        elif self.process is None and self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -168,7 +177,8 @@ class PostgresServer:
     password: str
     root: Path
     bindir: Path
-    _prefix: list[str] = field(default_factory=list, repr=False)
+    prefix: list[str] = field(default_factory=list, repr=False)
+    """Command prefix that runs the server tools as the postgres user when we are root."""
 
     @classmethod
     def start(cls, bindir: Path | None = None, timeout: float = 60.0) -> PostgresServer:
@@ -186,12 +196,12 @@ class PostgresServer:
             # PostgreSQL refuses to run as root: run it as the `postgres` system user.
             if shutil.which("runuser") is None or not _user_exists("postgres"):
                 raise ServerError("running as root needs the 'postgres' user and runuser")
-            server._prefix = ["runuser", "-u", "postgres", "--"]
+            server.prefix = ["runuser", "-u", "postgres", "--"]
             root.chmod(0o755)
             shutil.chown(root, "postgres")
         pwfile = root / "pw"
         pwfile.write_text(server.password)
-        if server._prefix:
+        if server.prefix:
             shutil.chown(pwfile, "postgres")
         server._run(
             "initdb",
@@ -230,7 +240,7 @@ class PostgresServer:
         return server
 
     def _run(self, tool: str, *args: str) -> None:
-        cmd = [*self._prefix, str(self.bindir / tool), *args]
+        cmd = [*self.prefix, str(self.bindir / tool), *args]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
         if done.returncode != 0:
             raise ServerError(f"{tool} failed ({done.returncode}): {done.stderr or done.stdout}")

@@ -187,7 +187,8 @@ def read_json(path: Path, contract: Contract, fmt: Format, batch_rows: int) -> I
                 if batcher.n >= batch_rows:
                     yield batcher.flush()
         except ijson.JSONError as e:
-            raise FileRejected("malformed_json", f"not valid JSON: {e}") from None
+            first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise FileRejected("malformed_json", f"not valid JSON: {first_line}") from None
         except UnicodeDecodeError as e:
             raise FileRejected("encoding", f"invalid UTF-8 in the data: {e}") from None
     if batcher.n:
