@@ -54,23 +54,44 @@ def progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def _vm_hwm_kib(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/status") as status:  # noqa: PTH123
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def run_step(env: dict[str, str], *args: str) -> tuple[list[dict[str, object]], float, float]:
-    """Run `mdp ARGS` as a child process: (JSON lines, seconds, peak RSS MiB)."""
+    """Run `mdp ARGS` as a child process: (JSON lines, seconds, peak RSS MiB).
+
+    Peak RSS is the child's own VmHWM, sampled every 20 ms until it exits. wait4's ru_maxrss is
+    not used: Linux carries the parent's high-water mark into the child across fork and exec,
+    so once this process has grown, every child would report at least its size.
+    """
     start = time.perf_counter()
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "mdp.cli", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    out = proc.stdout.read() if proc.stdout else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    lines = [json.loads(x) for x in out.decode().splitlines() if x.strip()]
-    if code != 0:
-        raise SystemExit(f"mdp {' '.join(args)} failed with exit code {code}: {lines[-1:]}")
-    return lines, seconds, usage.ru_maxrss / 1024  # ru_maxrss is KiB on Linux
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "mdp.cli", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+        )
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, _vm_hwm_kib(proc.pid) or 0)
+            time.sleep(0.02)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        lines = [json.loads(x) for x in out.read().decode().splitlines() if x.strip()]
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"mdp {' '.join(args)} failed with exit code {proc.returncode}: {lines[-1:]}"
+        )
+    return lines, seconds, peak / 1024
 
 
 class Bench:
