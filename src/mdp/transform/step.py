@@ -24,6 +24,7 @@ from mdp.audit import AuditLog, Status
 from mdp.contracts import get_contract
 from mdp.pipeline import Outcome, StepResult, find_record, guard_stage
 from mdp.storage import ObjectStore
+from mdp.storage.parquet import open_parquet
 from mdp.transform.derive import DERIVE, PARTITION_KEY
 from mdp.transform.partition import read_bucket, spill
 from mdp.warehouse.tables import CHANNELS_FILE, TABLES
@@ -66,7 +67,7 @@ def _write_outputs(
 def _bucket_tables(staging: Path, dataset: str, work: Path) -> Iterator[pa.Table]:
     """The staging rows as tables of at most ~BUCKET_ROWS rows, each holding every version of
     its keys; small files are one table, large ones are spilled to disk and read back one by one."""
-    pf = pq.ParquetFile(staging)
+    pf = open_parquet(staging)
     rows = pf.metadata.num_rows
     n = max(1, math.ceil(rows / BUCKET_ROWS))
     if n == 1:

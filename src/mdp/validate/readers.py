@@ -18,9 +18,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from mdp.contracts import Contract
+from mdp.storage.parquet import open_parquet
 from mdp.validate.errors import FileRejected
 from mdp.validate.formats import UTF8_BOM, Format
 
@@ -197,9 +197,7 @@ def read_json(path: Path, contract: Contract, fmt: Format, batch_rows: int) -> I
 
 def read_parquet(path: Path, contract: Contract, batch_rows: int) -> Iterator[RawBatch]:
     try:
-        # A buffered stream reads a row group's pages a buffer at a time instead of whole
-        # column chunks, so one huge row group does not defeat the batch-sized memory bound.
-        pf = pq.ParquetFile(path, buffer_size=1024 * 1024, pre_buffer=False)
+        pf = open_parquet(path)
     except (pa.ArrowException, OSError) as e:
         raise FileRejected("corrupt_parquet", f"cannot read the Parquet footer: {e}") from None
     check_header(contract, list(pf.schema_arrow.names))
