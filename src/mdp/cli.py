@@ -47,24 +47,33 @@ def _exit_code(outcome: str) -> int:
     return exitcodes.REJECTED if outcome == "rejected" else exitcodes.OK
 
 
-def _cmd_validate(args: argparse.Namespace) -> int:
-    step, store = _step_context("validator")
+def _run_step(name: str, extra: str, args: argparse.Namespace) -> int:
+    """Run one step on ``args.key`` with its settings, print its result line, map its outcome."""
+    step, store = _step_context(extra)
     from mdp.audit import AuditLog
-    from mdp.validate.step import validate_object
 
+    kwargs: dict[str, Any] = {"scratch_dir": step.scratch_dir}
+    func: Callable[..., Any]
+    if name == "validate":
+        from mdp.validate.step import validate_object
+
+        func = validate_object
+        kwargs |= {"batch_rows": step.batch_rows, "report_rows": step.report_row_numbers}
+    elif name == "transform":  # each branch imports only its own step: one extra per image
+        from mdp.transform.step import transform_object
+
+        func = transform_object
+    else:
+        from mdp.load.step import load_object
+
+        func = load_object
+    if name != "validate":
+        kwargs |= {"attempt": args.attempt, "max_attempts": args.max_attempts}
     with _connect() as conn:
-        result = validate_object(
-            args.key,
-            args.run_id,
-            store,
-            AuditLog(conn),
-            scratch_dir=step.scratch_dir,
-            batch_rows=step.batch_rows,
-            report_rows=step.report_row_numbers,
-        )
+        result = func(args.key, args.run_id, store, AuditLog(conn), **kwargs)
     _emit(
         {
-            "step": "validate",
+            "step": name,
             "outcome": result.outcome,
             "key": result.key,
             "audit_id": result.record_id,
@@ -74,58 +83,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return _exit_code(result.outcome)
 
 
-def _cmd_transform(args: argparse.Namespace) -> int:
-    step, store = _step_context("transformer")
-    from mdp.audit import AuditLog
-    from mdp.transform.step import transform_object
+def _cmd_validate(args: argparse.Namespace) -> int:
+    return _run_step("validate", "validator", args)
 
-    with _connect() as conn:
-        result = transform_object(
-            args.key,
-            args.run_id,
-            store,
-            AuditLog(conn),
-            scratch_dir=step.scratch_dir,
-            attempt=args.attempt,
-            max_attempts=args.max_attempts,
-        )
-    _emit(
-        {
-            "step": "transform",
-            "outcome": result.outcome,
-            "key": result.key,
-            "audit_id": result.record_id,
-            **result.detail,
-        }
-    )
-    return exitcodes.OK
+
+def _cmd_transform(args: argparse.Namespace) -> int:
+    return _run_step("transform", "transformer", args)
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
-    step, store = _step_context("loader")
-    from mdp.audit import AuditLog
-    from mdp.load.step import load_object
-
-    with _connect() as conn:
-        result = load_object(
-            args.key,
-            args.run_id,
-            store,
-            AuditLog(conn),
-            scratch_dir=step.scratch_dir,
-            attempt=args.attempt,
-            max_attempts=args.max_attempts,
-        )
-    _emit(
-        {
-            "step": "load",
-            "outcome": result.outcome,
-            "key": result.key,
-            "audit_id": result.record_id,
-            **result.detail,
-        }
-    )
-    return exitcodes.OK
+    return _run_step("load", "loader", args)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

@@ -101,20 +101,20 @@ class ObjectStore:
     def spool(self, key: str, directory: Path) -> Spooled:
         """Copy an object to a local file, hashing it on the way (one pass, flat memory)."""
         digest = hashlib.sha256()
-        size = 0
         path = directory / "raw"
-        with path.open("wb") as out:
-            for chunk in self.stream(key):
-                digest.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
+        size = self.download(key, path, digest)
         return Spooled(path=path, size=size, sha256=digest.hexdigest())
 
-    def download(self, key: str, path: Path) -> None:
-        """Copy an object to a local file in chunks."""
+    def download(self, key: str, path: Path, digest: Any = None) -> int:
+        """Copy an object to a local file in chunks, feeding ``digest`` if given; returns bytes."""
+        size = 0
         with path.open("wb") as out:
             for chunk in self.stream(key):
+                if digest is not None:
+                    digest.update(chunk)
                 out.write(chunk)
+                size += len(chunk)
+        return size
 
     def put_file(
         self, key: str, path: Path, content_type: str = "application/octet-stream"
