@@ -7,7 +7,7 @@ the same declaration, so a column cannot be added in one place and forgotten in 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -107,7 +107,6 @@ class Contract:
     """Share of rejected rows above which the whole file is quarantined instead."""
     warehouse_table: str = ""
     """Warehouse table holding the validated columns one to one (checked against the DDL)."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]

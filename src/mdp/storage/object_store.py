@@ -21,7 +21,7 @@ from minio.commonconfig import CopySource
 from minio.error import S3Error
 
 from mdp.config import S3Settings
-from mdp.errors import ConfigError, TransientError
+from mdp.errors import ConfigError
 from mdp.layout import INCOMING, error_report_key
 
 CHUNK = 1024 * 1024
@@ -170,10 +170,3 @@ class ObjectStore:
         failed/ always has its reason beside it."""
         self.put_json(error_report_key(target), report)
         self.move(source, target)
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether an S3 failure is worth retrying (network trouble, throttling, server errors)."""
-    if isinstance(error, S3Error):
-        return error.code in {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout"}
-    return isinstance(error, OSError | TransientError)
