@@ -114,6 +114,36 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _exit_code(str(summary["outcome"]))
 
 
+def _cmd_requeue(args: argparse.Namespace) -> int:
+    _, store = _step_context("validator")
+    from mdp.audit import AuditLog
+    from mdp.reprocess import requeue_object
+
+    with _connect() as conn:
+        result = requeue_object(args.key, args.run_id, store, AuditLog(conn))
+    _emit(
+        {
+            "step": "requeue",
+            "outcome": result.outcome,
+            "key": result.key,
+            "audit_id": result.record_id,
+            **result.detail,
+        }
+    )
+    return exitcodes.OK
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    require("psycopg", "loader")
+    from mdp.audit.summary import summarise_run
+
+    with _connect() as conn:
+        summary = summarise_run(conn, args.run_id)
+    log.info("summary of %s\n%s", args.run_id, summary.render())
+    _emit({"step": "summary", **summary.as_dict()})
+    return exitcodes.OK
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
     require("faker", "generator")
     from mdp.config import S3Settings, StepSettings
@@ -219,6 +249,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("key", help="object key, incoming/<dataset>/<file>")
     p.add_argument("--run-id", default=None, help="run id (default: random)")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "requeue", help="move one quarantined file from failed/<stage>/ back to incoming/"
+    )
+    p.add_argument("key", help="object key, failed/<stage>/<dataset>/<file>")
+    p.add_argument("--run-id", default=None, help="orchestrator run id (default: random)")
+    p.set_defaults(func=_cmd_requeue)
+
+    p = sub.add_parser("summary", help="what one run did: files by outcome, rows loaded")
+    p.add_argument("--run-id", required=True, help="the orchestrator run id to summarise")
+    p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("generate", help="generate sample files into incoming/<dataset>/")
     p.add_argument("--dataset", required=True, choices=["sales", "youtube"])

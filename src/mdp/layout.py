@@ -88,6 +88,28 @@ def failed_key(stage: FailedStage, incoming: IncomingKey) -> str:
     return f"{FAILED}/{stage.value}/{incoming.dataset}/{incoming.name}"
 
 
+def parse_failed_key(key: str) -> tuple[FailedStage, IncomingKey]:
+    """``failed/<stage>/<dataset>/<file>`` -> (stage, the incoming key it came from).
+
+    The inverse of ``failed_key``; re-processing uses it to send a file back where it started.
+    Report files (``*.error.json``) are not quarantined files and are refused.
+    """
+    parts = PurePosixPath(key).parts
+    stages = {s.value: s for s in FailedStage}
+    if (
+        len(parts) < 4
+        or parts[0] != FAILED
+        or parts[1] not in stages
+        or ".." in parts
+        or key.endswith(".error.json")
+    ):
+        raise ValueError(
+            f"not a quarantined file key (want failed/<stage>/<dataset>/<file>, stage one of "
+            f"{sorted(stages)}): {key!r}"
+        )
+    return stages[parts[1]], IncomingKey(dataset=parts[2], name="/".join(parts[3:]))
+
+
 def error_report_key(failed: str) -> str:
     """The machine-readable report sits next to the quarantined file."""
     return f"{failed}.error.json"

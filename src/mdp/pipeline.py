@@ -38,7 +38,8 @@ class Outcome(StrEnum):
 class StepResult:
     outcome: Outcome
     key: str
-    record_id: int
+    record_id: int | None
+    """The file's audit row; None only for a file put in failed/ by hand (no row to find)."""
     detail: dict[str, Any]
 
 

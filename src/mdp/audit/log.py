@@ -109,6 +109,37 @@ class AuditLog:
     def latest_for_key(self, key: str) -> AuditRecord | None:
         return self._fetch("object_key = %s", (key,))
 
+    def latest_with_final_key(self, final_key: str) -> AuditRecord | None:
+        """The newest row whose file ended at ``final_key`` (e.g. a ``failed/...`` key)."""
+        return self._fetch("final_key = %s", (final_key,))
+
+    def record_reprocessing(
+        self,
+        *,
+        record: AuditRecord | None,
+        failed_key: str,
+        incoming_key: str,
+        run_id: str,
+    ) -> bool:
+        """Remember that ``failed_key`` is being sent back to ``incoming_key`` by ``run_id``,
+        with the status and error it had; False if this run asked already (a retried request)."""
+        with self.conn.transaction():
+            row = self.conn.execute(
+                "INSERT INTO audit.file_reprocessing (audit_id, failed_key, incoming_key,"
+                " previous_status, previous_error, run_id) VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT ON CONSTRAINT file_reprocessing_request_unique DO NOTHING"
+                " RETURNING id",
+                (
+                    None if record is None else record.id,
+                    failed_key,
+                    incoming_key,
+                    None if record is None else record.status,
+                    None if record is None or record.error is None else Jsonb(record.error),
+                    run_id,
+                ),
+            ).fetchone()
+        return row is not None
+
     def record_received(
         self, *, dataset: str, key: str, size: int, sha256: str, run_id: str
     ) -> AuditRecord:

@@ -1,0 +1,216 @@
+"""The step pods: one function builds every ``KubernetesPodOperator`` the DAGs run.
+
+Why one builder: every step pod must get the same hardening (non-root, read-only root
+filesystem, no capabilities, no API token), the same credentials wiring (env from Secrets, never
+values in the DAG) and the same retry policy; building them in one place makes that a property of
+the code instead of a convention. The per-step differences are the image, the arguments, the
+resources and the labels.
+
+Exit codes of the step CLI decide what Airflow does:
+
+- 0: done (also for duplicates and reruns of finished files);
+- 1 (fault) or an evicted/killed pod: the try fails and Airflow retries with exponential back-off;
+- 3 (rejected data, quarantined in ``failed/<stage>/``): the task is *skipped*, never retried, so
+  the later steps of that file are skipped too;
+- 4 (terminal fault, e.g. configuration): the task fails at once, without retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from kubernetes.client import models as k8s
+
+from mdp_dags.config import EXIT_REJECTED, EXIT_TERMINAL, RESOURCES, PipelineConfig
+
+PART_OF = "mini-data-platform"
+UID = 10001  # the numeric user of every step image (images/*/Dockerfile)
+
+
+def file_label(key: str) -> str:
+    """A label value (<= 63 characters of ``[A-Za-z0-9._-]``) naming the object's file.
+
+    Object names may hold anything; a label may not. Readable part first, and a short hash of the
+    whole key whenever anything had to change, so two files never share a label by accident.
+    """
+    name = key.rsplit("/", 1)[-1]
+    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-_.")
+    if clean == name and len(clean) <= 63:
+        return clean
+    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
+    return f"{clean[:54].rstrip('-_.')}-{digest}".lstrip("-_.") or digest
+
+
+class StepPodOperator(KubernetesPodOperator):
+    """A ``KubernetesPodOperator`` that maps the step's terminal exit code to "fail, no retry".
+
+    Exit 3 (rejected) is already mapped to a skip by ``skip_on_exit_code``; the provider has no
+    equivalent for "fail without retrying", so ``cleanup`` (which raises on a failed pod) is
+    wrapped here.
+    """
+
+    def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().cleanup(pod, remote_pod, *args, **kwargs)
+        except AirflowSkipException:
+            raise
+        except AirflowException as e:
+            if _exit_code(remote_pod, self.base_container_name) == EXIT_TERMINAL:
+                raise AirflowFailException(
+                    f"step exited {EXIT_TERMINAL} (terminal fault, not retried): {e}"
+                ) from e
+            raise
+
+
+def _exit_code(pod: k8s.V1Pod | None, container: str) -> int | None:
+    statuses = (pod.status.container_statuses if pod and pod.status else None) or []
+    for status in statuses:
+        if status.name == container and status.state and status.state.terminated:
+            return int(status.state.terminated.exit_code)
+    return None
+
+
+def _env(cfg: PipelineConfig) -> list[k8s.V1EnvVar]:
+    """Credentials by reference to Secrets; the DAG never sees a value."""
+
+    def secret(name: str, secret_name: str, key: str) -> k8s.V1EnvVar:
+        return k8s.V1EnvVar(
+            name=name,
+            value_from=k8s.V1EnvVarSource(
+                secret_key_ref=k8s.V1SecretKeySelector(name=secret_name, key=key)
+            ),
+        )
+
+    return [
+        secret("S3__ACCESS_KEY", cfg.s3_secret, "access-key"),
+        secret("S3__SECRET_KEY", cfg.s3_secret, "secret-key"),
+        secret("PG__USER", cfg.pg_secret, "username"),
+        secret("PG__PASSWORD", cfg.pg_secret, "password"),
+    ]
+
+
+def step_pod(
+    step: str,
+    cfg: PipelineConfig,
+    *,
+    arguments: list[Any],
+    task_id: str | None = None,
+    dataset: Any = None,
+    label: Any = None,
+    key: Any = None,
+    **operator_kwargs: Any,
+) -> StepPodOperator:
+    """The operator running ``mdp <arguments>`` for ``step`` in its own hardened pod.
+
+    ``dataset``, ``label`` and ``key`` may be mapped arguments of a mapped task group; they end
+    up in the pod's labels and annotation, so ``kubectl get pods -l mdp.dev/file=...`` finds the
+    pod of a file.
+    """
+    labels: dict[str, Any] = {
+        "app.kubernetes.io/name": "mdp-step",
+        "app.kubernetes.io/part-of": PART_OF,
+        "app.kubernetes.io/component": step,
+        "mdp.dev/step": step,
+    }
+    if dataset is not None:
+        labels["mdp.dev/dataset"] = dataset
+    if label is not None:
+        labels["mdp.dev/file"] = label
+    annotations = {"mdp.dev/object-key": key} if key is not None else {}
+    resources = RESOURCES[step]
+    kwargs: dict[str, Any] = {
+        "retries": cfg.retries,
+        "retry_delay": cfg.retry_delay,
+        "retry_exponential_backoff": True,
+        "max_retry_delay": cfg.max_retry_delay,
+        "execution_timeout": cfg.step_timeout,
+        "pool": cfg.pool,
+        "max_active_tis_per_dag": cfg.max_active_files,
+    } | operator_kwargs
+    return StepPodOperator(
+        task_id=task_id or step,
+        name=f"mdp-{step}",
+        random_name_suffix=True,
+        namespace=cfg.namespace,
+        kubernetes_conn_id=cfg.kubernetes_conn_id,
+        image=cfg.image_for(step),
+        image_pull_policy=cfg.image_pull_policy,
+        cmds=["mdp"],
+        arguments=arguments,
+        env_vars=_env(cfg),
+        env_from=[
+            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=cfg.configmap))
+        ],
+        container_resources=k8s.V1ResourceRequirements(
+            requests=resources["requests"], limits=resources["limits"]
+        ),
+        labels=labels,
+        annotations=annotations,
+        service_account_name=cfg.service_account,
+        automount_service_account_token=False,
+        security_context=k8s.V1PodSecurityContext(
+            run_as_non_root=True,
+            run_as_user=UID,
+            run_as_group=UID,
+            fs_group=UID,
+            seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+        ),
+        container_security_context=k8s.V1SecurityContext(
+            allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
+            capabilities=k8s.V1Capabilities(drop=["ALL"]),
+        ),
+        # The root filesystem is read-only: spooled downloads and Parquet spills go to /tmp.
+        volumes=[
+            k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit="8Gi"))
+        ],
+        volume_mounts=[k8s.V1VolumeMount(name="tmp", mount_path="/tmp")],  # noqa: S108
+        startup_timeout_seconds=cfg.startup_timeout,
+        get_logs=True,
+        log_events_on_failure=True,
+        do_xcom_push=False,
+        on_finish_action="delete_pod",
+        skip_on_exit_code=EXIT_REJECTED,
+        **kwargs,
+    )
+
+
+def file_steps(
+    cfg: PipelineConfig, *, key: Any, dataset: Any, label: Any
+) -> tuple[StepPodOperator, StepPodOperator, StepPodOperator]:
+    """validate -> transform -> load for one file (inside a mapped task group).
+
+    Transform and load get ``--attempt``/``--max-attempts`` from the try number, so on the last
+    try a fault quarantines the file in ``failed/<stage>/`` (exit 3) instead of leaving it behind.
+    """
+    retry_flags = ["--attempt", "{{ ti.try_number }}", "--max-attempts", "{{ task.retries + 1 }}"]
+    common = {"dataset": dataset, "label": label, "key": key}
+    validate = step_pod(
+        "validate", cfg, arguments=["validate", key, "--run-id", "{{ run_id }}"], **common
+    )
+    transform = step_pod(
+        "transform",
+        cfg,
+        arguments=["transform", key, "--run-id", "{{ run_id }}", *retry_flags],
+        **common,
+    )
+    load = step_pod(
+        "load", cfg, arguments=["load", key, "--run-id", "{{ run_id }}", *retry_flags], **common
+    )
+    validate >> transform >> load
+    return validate, transform, load
+
+
+def summary_pod(cfg: PipelineConfig) -> StepPodOperator:
+    """Prints what the run did (files by outcome, rows loaded) into the task log."""
+    return step_pod(
+        "summary",
+        cfg,
+        arguments=["summary", "--run-id", "{{ run_id }}"],
+        trigger_rule="all_done",
+        retries=2,
+    )

@@ -1,0 +1,91 @@
+"""What one orchestrator run did, from the audit log: the DAG prints this as its last task.
+
+Why from the audit log and not from task states: a task state says whether a pod exited 0, the
+audit row says what happened to the file (accepted and loaded, a duplicate, rejected with a rule,
+failed after retries) and how many rows it brought, which is what the person reading the run wants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+# Audit statuses grouped into what a run summary reports.
+_GROUPS = {
+    "loaded": "accepted",
+    "duplicate": "duplicate",
+    "validation_failed": "rejected",
+    "processing_failed": "failed",
+    "loading_failed": "failed",
+    "received": "unfinished",
+    "validated": "unfinished",
+    "transformed": "unfinished",
+}
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    files: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("accepted", "duplicate", "rejected", "failed", "unfinished"), 0
+        )
+    )
+    rows_loaded: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    rows_rejected: int = 0
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    """Rejected, failed and unfinished files: key, status and the rule or error."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "files": dict(self.files),
+            "rows_loaded": self.rows_loaded,
+            "rows_inserted": self.rows_inserted,
+            "rows_updated": self.rows_updated,
+            "rows_rejected": self.rows_rejected,
+            "problems": self.problems,
+        }
+
+    def render(self) -> str:
+        """A few lines a person reads in the task log."""
+        f = self.files
+        lines = [
+            f"run {self.run_id}: {sum(f.values())} file(s)",
+            f"  accepted {f['accepted']}, duplicate {f['duplicate']}, rejected {f['rejected']}, "
+            f"failed {f['failed']}, unfinished {f['unfinished']}",
+            f"  rows loaded {self.rows_loaded} (inserted {self.rows_inserted}, updated "
+            f"{self.rows_updated}), rows rejected {self.rows_rejected}",
+        ]
+        lines += [f"  {p['status']:<18} {p['key']}  {p['reason']}" for p in self.problems]
+        return "\n".join(lines)
+
+
+def summarise_run(conn: psycopg.Connection, run_id: str) -> RunSummary:
+    """The summary of every audit row last touched by ``run_id``."""
+    summary = RunSummary(run_id)
+    rows = conn.execute(
+        "SELECT object_key, status, coalesce(rows_inserted, 0), coalesce(rows_updated, 0),"
+        " coalesce(rows_rejected, 0), error FROM audit.file_ingestion_log WHERE run_id = %s"
+        " ORDER BY id",
+        (run_id,),
+    ).fetchall()
+    for key, status, inserted, updated, rejected, error in rows:
+        group = _GROUPS.get(status, "unfinished")
+        summary.files[group] += 1
+        summary.rows_inserted += inserted
+        summary.rows_updated += updated
+        summary.rows_rejected += rejected
+        if group in {"rejected", "failed", "unfinished"}:
+            reason = ""
+            if isinstance(error, dict):
+                reason = str(error.get("rule") or error.get("error") or "")
+                if error.get("message"):
+                    reason += f": {error['message']}"
+            summary.problems.append({"key": key, "status": status, "reason": reason[:300]})
+    summary.rows_loaded = summary.rows_inserted + summary.rows_updated
+    return summary

@@ -1,0 +1,181 @@
+"""End-to-end fixtures: Airflow (from the lock file) + the test Kubernetes API + real MinIO and
+PostgreSQL.
+
+Airflow's metadata database lives on the same test PostgreSQL server, as it does in the chart.
+Each test gets a fresh bucket, warehouse database, fake cluster and Airflow home; the DAGs read the
+same ``MDP_*`` variables, Secrets and ConfigMap names the chart sets up, and reach the cluster
+through a kubeconfig, so the DAG files run unmodified.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from mdp.devservers import MinioServer, PostgresServer
+from mdp.storage import ObjectStore
+from tests.conftest import Database
+from tests.kubeapi.server import KubeApiServer
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS = ROOT / "dags"
+NAMESPACE = "mdp"
+PIPELINE_USER = "mdp_pipeline_e2e"
+
+
+def _sqlalchemy_url(server: PostgresServer, dbname: str) -> str:
+    return (
+        f"postgresql+psycopg://{server.user}:{server.password}@127.0.0.1:{server.port}/{dbname}"
+    )
+
+
+@pytest.fixture(scope="session")
+def airflow_db(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An Airflow metadata database, migrated once per session with ``airflow db migrate``."""
+    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
+        conn.execute("CREATE DATABASE airflow")
+        # The pipeline's login role: a member of mdp_loader only, as the chart creates it.
+        conn.execute(f"CREATE ROLE {PIPELINE_USER} LOGIN PASSWORD 'e2e-pw' IN ROLE mdp_loader")
+    url = _sqlalchemy_url(pg_server, "airflow")
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = _airflow_base_env(home, url)
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return url
+
+
+def _airflow_base_env(home: Path, db_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MDP_"))}
+    return env | {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+        # psycopg 3 is sync and async in one driver; Airflow would otherwise ask for asyncpg.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": db_url,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # Airflow puts the DAG bundle on sys.path when it parses; so does this.
+        "PYTHONPATH": os.pathsep.join([str(DAGS), str(ROOT)]),
+    }
+
+
+@dataclass
+class DagRunResult:
+    state: str
+    run_id: str
+    tasks: dict[str, tuple[str | None, int]]
+    output: str
+
+    def states(self, task_id: str) -> list[str | None]:
+        """States of every mapped instance of ``task_id`` (or the one unmapped instance)."""
+        return [s for key, (s, _) in sorted(self.tasks.items()) if key.split("[")[0] == task_id]
+
+    def tries(self, task_id: str) -> list[int]:
+        return [n for key, (_, n) in sorted(self.tasks.items()) if key.split("[")[0] == task_id]
+
+
+@dataclass
+class Platform:
+    """One test's platform: bucket, warehouse, fake cluster and the env the DAGs run with."""
+
+    store: ObjectStore
+    database: Database
+    kube: KubeApiServer
+    env: dict[str, str]
+
+    def run_dag(self, dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
+        argv = [sys.executable, "-m", "tests.e2e.run_dag", dag_id]
+        if conf is not None:
+            argv.append(json.dumps(conf))
+        done = subprocess.run(
+            argv, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False
+        )
+        output = done.stdout + done.stderr
+        last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "{}"
+        assert done.returncode == 0, output[-6000:]
+        doc = json.loads(last)
+        return DagRunResult(doc["state"], doc["run_id"], doc["tasks"], output)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.store.put_bytes(key, data, "application/octet-stream")
+
+    def keys(self, prefix: str = "") -> list[str]:
+        return sorted(self.store.list(prefix))
+
+
+@pytest.fixture
+def platform(
+    airflow_db: str,
+    minio_server: MinioServer,
+    store: ObjectStore,
+    database: Database,
+    tmp_path: Path,
+) -> Iterator[Platform]:
+    kube = KubeApiServer().start()
+    cluster = kube.cluster
+    # What the chart's setup creates in the pipeline namespace (issue 5 renders the real ones).
+    cluster.preload_configmap(
+        NAMESPACE,
+        "mdp-pipeline",
+        {
+            "S3__ENDPOINT": minio_server.endpoint,
+            "S3__BUCKET": store.bucket,
+            "S3__SECURE": "false",
+            "PG__HOST": "127.0.0.1",
+            "PG__PORT": str(database.server.port),
+            "PG__DATABASE": database.name,
+            "PG__SSLMODE": "disable",
+        },
+    )
+    cluster.preload_secret(
+        NAMESPACE,
+        "mdp-minio-pipeline",
+        {"access-key": minio_server.access_key, "secret-key": minio_server.secret_key},
+    )
+    cluster.preload_secret(
+        NAMESPACE, "mdp-postgres-pipeline", {"username": PIPELINE_USER, "password": "e2e-pw"}
+    )
+    kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace=NAMESPACE)
+    home = tmp_path / "airflow-home"
+    home.mkdir()
+    s3_conn = {
+        "conn_type": "aws",
+        "login": minio_server.access_key,
+        "password": minio_server.secret_key,
+        "extra": {"endpoint_url": f"http://{minio_server.endpoint}", "region_name": "us-east-1"},
+    }
+    k8s_conn = {
+        "conn_type": "kubernetes",
+        "extra": {"kube_config_path": str(kubeconfig), "namespace": NAMESPACE},
+    }
+    env = _airflow_base_env(home, airflow_db) | {
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(k8s_conn),
+        "AIRFLOW_CONN_MDP_S3": json.dumps(s3_conn),
+        "MDP_NAMESPACE": NAMESPACE,
+        "MDP_BUCKET": store.bucket,
+        "MDP_IMAGE_TAG": f"e2e-{uuid.uuid4().hex[:6]}",
+        "MDP_RETRIES": "2",
+        "MDP_RETRY_DELAY_SECONDS": "1",
+        "MDP_MAX_RETRY_DELAY_SECONDS": "2",
+        "MDP_POD_STARTUP_TIMEOUT_SECONDS": "60",
+    }
+    yield Platform(store, database, kube, env)
+    kube.stop()
