@@ -114,7 +114,7 @@ class Bench:
         }
 
     def conn(self) -> psycopg.Connection:
-        return psycopg.connect(self.pg.conninfo("bench"))
+        return psycopg.connect(self.pg.conninfo("bench"), autocommit=True)
 
     def pipeline(self, dataset: str, rows: int) -> str:
         """Generate one CSV file and run every step on it; returns its key."""

@@ -11,7 +11,8 @@ upload to start by a minute plus the time the previous run still needs. One run:
    every step also takes an exclusive claim on its file in the audit log, so a file sent back by
    ``mdp_reprocess`` at the same moment is still processed once;
 4. ``summary`` prints the run's outcome from the audit log: files accepted, duplicate, rejected,
-   failed, and rows loaded.
+   failed, and rows loaded;
+5. ``watcher`` fails the run when any task failed after its retries (rejections do not count).
 
 Faults (exit 1, evicted pods) are retried with exponential back-off; rejected data (exit 3) is
 already in ``failed/validation_failed/`` with its report and is not retried; on the last try a
@@ -28,6 +29,7 @@ from airflow.sdk import dag, task, task_group
 from mdp_dags.config import PipelineConfig
 from mdp_dags.objects import incoming_files
 from mdp_dags.pods import file_steps, summary_pod
+from mdp_dags.watch import watcher
 
 CFG = PipelineConfig.from_env()
 
@@ -57,7 +59,9 @@ def mdp_ingest() -> None:
 
     files = discover()
     chains = process.expand_kwargs(files)
-    any_files(files) >> chains >> summary_pod(CFG)
+    summary = summary_pod(CFG)
+    any_files(files) >> chains >> summary  # type: ignore[arg-type]  # an XComArg, resolved at run
+    [files, chains, summary] >> watcher()
 
 
 mdp_ingest()

@@ -7,7 +7,8 @@ uploaded over the quarantined one, or a database problem solved.
 
 Per file: ``requeue`` moves it back to ``incoming/<dataset>/<file>``, deletes the stale report and
 records the request (with the status and error the file had) in ``audit.file_reprocessing``; then
-the same validate -> transform -> load pods as ``mdp_ingest``; ``summary`` reports the outcome.
+the same validate -> transform -> load pods as ``mdp_ingest``; ``summary`` reports the outcome
+and ``watcher`` fails the run if any task failed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from airflow.sdk import Param, dag, task, task_group
 from mdp_dags.config import PipelineConfig
 from mdp_dags.objects import failed_files
 from mdp_dags.pods import file_steps, step_pod, summary_pod
+from mdp_dags.watch import watcher
 
 CFG = PipelineConfig.from_env()
 
@@ -67,7 +69,11 @@ def mdp_reprocess() -> None:
         validate, _, _ = file_steps(CFG, key=key, dataset=dataset, label=label)
         requeue >> validate
 
-    reprocess.expand_kwargs(select()) >> summary_pod(CFG)
+    selected = select()
+    chains = reprocess.expand_kwargs(selected)
+    summary = summary_pod(CFG)
+    chains >> summary
+    [selected, chains, summary] >> watcher()
 
 
 mdp_reprocess()

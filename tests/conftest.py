@@ -64,6 +64,8 @@ class Database:
         return self.server.conninfo(self.name)
 
     def connect(self, **kwargs: object) -> psycopg.Connection:
+        """Autocommit by default, as the steps connect (see AuditLog)."""
+        kwargs.setdefault("autocommit", True)
         return psycopg.connect(self.conninfo(), **kwargs)  # type: ignore[arg-type]
 
 

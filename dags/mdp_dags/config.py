@@ -68,9 +68,9 @@ class PipelineConfig:
     """The pods' ServiceAccount: no Kubernetes API rights, no token mounted."""
     configmap: str = "mdp-pipeline"
     """ConfigMap with the non-secret settings: S3__ENDPOINT, S3__BUCKET, PG__HOST, ..."""
-    s3_secret: str = "mdp-minio-pipeline"
+    s3_secret: str = "mdp-minio-pipeline"  # noqa: S105 - the Secret's name, not a value
     """Secret with the pipeline's MinIO user: keys ``access-key`` and ``secret-key``."""
-    pg_secret: str = "mdp-postgres-pipeline"
+    pg_secret: str = "mdp-postgres-pipeline"  # noqa: S105 - the Secret's name
     """Secret with the pipeline's PostgreSQL login: keys ``username`` and ``password``."""
     kubernetes_conn_id: str = "kubernetes_default"
     s3_conn_id: str = "mdp_s3"

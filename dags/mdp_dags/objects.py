@@ -13,12 +13,9 @@ import logging
 from typing import Any
 
 from mdp_dags.config import PipelineConfig
-from mdp_dags.pods import file_label
+from mdp_dags.naming import REPORT_SUFFIX, file_label, parse_failed_key
 
 log = logging.getLogger(__name__)
-
-FAILED_STAGES = ("validation_failed", "processing_failed", "loading_failed")
-REPORT_SUFFIX = ".error.json"
 
 
 def _hook(cfg: PipelineConfig) -> Any:
@@ -54,23 +51,6 @@ def incoming_files(cfg: PipelineConfig) -> list[dict[str, str]]:
         len(files),
     )
     return files
-
-
-def parse_failed_key(key: str) -> tuple[str, str, str]:
-    """``failed/<stage>/<dataset>/<file>`` -> (stage, dataset, incoming key); ValueError if not."""
-    parts = key.split("/")
-    if (
-        len(parts) < 4
-        or parts[0] != "failed"
-        or parts[1] not in FAILED_STAGES
-        or any(p in ("", "..") for p in parts)
-        or key.endswith(REPORT_SUFFIX)
-    ):
-        raise ValueError(
-            f"{key!r} is not a quarantined file: want failed/<stage>/<dataset>/<file> with stage "
-            f"one of {', '.join(FAILED_STAGES)}"
-        )
-    return parts[1], parts[2], "/".join(["incoming", parts[2], *parts[3:]])
 
 
 def failed_files(cfg: PipelineConfig, keys: list[str], prefix: str) -> list[dict[str, str]]:

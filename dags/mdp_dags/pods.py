@@ -17,8 +17,6 @@ Exit codes of the step CLI decide what Airflow does:
 
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -29,20 +27,6 @@ from mdp_dags.config import EXIT_REJECTED, EXIT_TERMINAL, RESOURCES, PipelineCon
 
 PART_OF = "mini-data-platform"
 UID = 10001  # the numeric user of every step image (images/*/Dockerfile)
-
-
-def file_label(key: str) -> str:
-    """A label value (<= 63 characters of ``[A-Za-z0-9._-]``) naming the object's file.
-
-    Object names may hold anything; a label may not. Readable part first, and a short hash of the
-    whole key whenever anything had to change, so two files never share a label by accident.
-    """
-    name = key.rsplit("/", 1)[-1]
-    clean = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-_.")
-    if clean == name and len(clean) <= 63:
-        return clean
-    digest = hashlib.sha256(key.encode()).hexdigest()[:8]
-    return f"{clean[:54].rstrip('-_.')}-{digest}".lstrip("-_.") or digest
 
 
 class StepPodOperator(KubernetesPodOperator):
@@ -142,9 +126,7 @@ def step_pod(
         cmds=["mdp"],
         arguments=arguments,
         env_vars=_env(cfg),
-        env_from=[
-            k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=cfg.configmap))
-        ],
+        env_from=[k8s.V1EnvFromSource(config_map_ref=k8s.V1ConfigMapEnvSource(name=cfg.configmap))],
         container_resources=k8s.V1ResourceRequirements(
             requests=resources["requests"], limits=resources["limits"]
         ),
@@ -165,9 +147,7 @@ def step_pod(
             capabilities=k8s.V1Capabilities(drop=["ALL"]),
         ),
         # The root filesystem is read-only: spooled downloads and Parquet spills go to /tmp.
-        volumes=[
-            k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit="8Gi"))
-        ],
+        volumes=[k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit="8Gi"))],
         volume_mounts=[k8s.V1VolumeMount(name="tmp", mount_path="/tmp")],  # noqa: S108
         startup_timeout_seconds=cfg.startup_timeout,
         get_logs=True,

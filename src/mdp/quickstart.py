@@ -133,7 +133,7 @@ def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:
 def demo(minio: MinioServer, pg: PostgresServer) -> None:
     with psycopg.connect(pg.conninfo(), autocommit=True) as c:
         c.execute(f"CREATE DATABASE {DATABASE}")
-    with psycopg.connect(pg.conninfo(DATABASE)) as conn:
+    with psycopg.connect(pg.conninfo(DATABASE), autocommit=True) as conn:
         say("migrate", ", ".join(migrate(conn)))
         store = ObjectStore(
             Minio(minio.endpoint, minio.access_key, minio.secret_key, secure=False), BUCKET

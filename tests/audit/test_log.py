@@ -71,3 +71,30 @@ def test_a_claim_dies_with_its_connection(database: Database) -> None:
     conn.close()  # the process died
     with database.connect() as c2, AuditLog(c2).claim("incoming/sales/a.csv"):
         pass
+
+
+def test_needs_an_autocommit_connection(database) -> None:
+    with database.connect(autocommit=False) as c, pytest.raises(ValueError, match="autocommit"):
+        AuditLog(c)
+
+
+def test_same_bytes_again_after_the_file_finished_is_a_duplicate_row(audit: AuditLog) -> None:
+    first = audit.record_received(
+        dataset="sales", key="incoming/sales/a.csv", size=3, sha256="a" * 64, run_id="r1"
+    )
+    audit.mark_validated(first.id, fmt="csv", rows_in=1, rows_valid=1, rows_rejected=0)
+    audit.mark_transformed(first.id)
+    audit.mark_loaded(first.id, inserted=1, updated=0)
+    audit.mark_archived(first.id, final_key="archive/sales/2026/01/01/a.csv")
+
+    again = audit.record_received(
+        dataset="sales", key="incoming/sales/a.csv", size=3, sha256="a" * 64, run_id="r2"
+    )
+    assert again.id != first.id
+    assert (again.status, again.duplicate_of, again.run_id) == ("duplicate", first.id, "r2")
+    # A retry of that arrival (not archived yet) reuses its row.
+    retry = audit.record_received(
+        dataset="sales", key="incoming/sales/a.csv", size=3, sha256="a" * 64, run_id="r2"
+    )
+    assert (retry.id, retry.attempts) == (again.id, 2)
+    assert audit.get(first.id).status == "loaded"

@@ -34,9 +34,7 @@ PIPELINE_USER = "mdp_pipeline_e2e"
 
 
 def _sqlalchemy_url(server: PostgresServer, dbname: str) -> str:
-    return (
-        f"postgresql+psycopg://{server.user}:{server.password}@127.0.0.1:{server.port}/{dbname}"
-    )
+    return f"postgresql+psycopg://{server.user}:{server.password}@127.0.0.1:{server.port}/{dbname}"
 
 
 @pytest.fixture(scope="session")

@@ -1,23 +1,252 @@
-"""The production ``mdp_ingest`` DAG end to end: Airflow -> test Kubernetes API -> step
-processes -> real MinIO and PostgreSQL."""
+"""The production DAGs end to end: Airflow ``dag.test()`` -> test Kubernetes API -> the step
+CLIs as local processes -> real MinIO and PostgreSQL.
+
+Every test runs the DAG files unmodified; the pods Airflow asked for are inspected through the
+test API's record of them. Retries are shortened through the DAGs' own ``MDP_RETRIES`` /
+``MDP_RETRY_DELAY_SECONDS`` settings (2 retries, 1 s), not by changing the DAGs.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import NAMESPACE, Platform
 from tests.samples import sales_row, sales_rows, to_csv, to_jsonl, youtube_row
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
+SALES = to_csv(sales_rows(20))
+YOUTUBE = to_jsonl([youtube_row(i) for i in range(1, 6)])
+BROKEN = to_csv([sales_row(i, quantity="many") for i in range(1, 4)])
 
-def test_good_files_are_loaded_and_archived(platform: Platform) -> None:
-    platform.put("incoming/sales/day1.csv", to_csv(sales_rows(20)))
-    platform.put("incoming/youtube/snap1.jsonl", to_jsonl([youtube_row(i) for i in range(1, 6)]))
+
+def _audit(platform: Platform) -> list[tuple[Any, ...]]:
+    with platform.database.connect() as conn:
+        return conn.execute(
+            "SELECT object_key, status, final_key IS NOT NULL, attempts"
+            " FROM audit.file_ingestion_log ORDER BY object_key, id"
+        ).fetchall()
+
+
+def _count(platform: Platform, table: str) -> int:
+    with platform.database.connect() as conn:
+        row = conn.execute(f"SELECT count(*) FROM warehouse.{table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_ingest_loads_good_files_quarantines_bad_ones_and_loads_duplicates_once(
+    platform: Platform,
+) -> None:
+    platform.put("incoming/sales/day1.csv", SALES)
+    platform.put("incoming/youtube/snap1.jsonl", YOUTUBE)
+    platform.put("incoming/sales/broken.csv", BROKEN)
 
     run = platform.run_dag("mdp_ingest")
 
     assert run.state == "success", run.output[-5000:]
-    print(run.tasks)
+    # Good files: archived, rows in the warehouse, audit says loaded.
     assert platform.keys("incoming/") == []
-    assert len(platform.keys("archive/")) == 2
+    archived = platform.keys("archive/")
+    assert [k.rsplit("/", 1)[-1] for k in archived] == ["day1.csv", "snap1.jsonl"]
+    assert _count(platform, "sales") == 20
+    assert _count(platform, "video_snapshots") == 5
+    assert _count(platform, "channel_stats") == 1
+    assert _audit(platform) == [
+        ("incoming/sales/broken.csv", "validation_failed", True, 1),
+        ("incoming/sales/day1.csv", "loaded", True, 1),
+        ("incoming/youtube/snap1.jsonl", "loaded", True, 1),
+    ]
+    # The broken file: quarantined with its report, its validate task skipped after one try.
+    assert platform.keys("failed/") == [
+        "failed/validation_failed/sales/broken.csv",
+        "failed/validation_failed/sales/broken.csv.error.json",
+    ]
+    assert sorted(run.states("file.validate")) == ["skipped", "success", "success"]
+    assert run.tries("file.validate") == [1, 1, 1]
+    assert sorted(run.states("file.load")) == ["skipped", "success", "success"]
+    # The run summary is in the task log.
+    assert "accepted 2, duplicate 0, rejected 1, failed 0, unfinished 0" in run.output
+    assert "rows loaded 25 (inserted 25, updated 0)" in run.output
+
+    _assert_pods(platform)
+
+    # The same bytes again, under the same name and under a new one: archived, not loaded twice.
+    platform.put("incoming/sales/day1.csv", SALES)
+    platform.put("incoming/sales/day1-copy.csv", SALES)
+    again = platform.run_dag("mdp_ingest")
+
+    assert again.state == "success", again.output[-5000:]
+    assert platform.keys("incoming/") == []
+    assert _count(platform, "sales") == 20
+    assert _audit(platform) == [
+        ("incoming/sales/broken.csv", "validation_failed", True, 1),
+        ("incoming/sales/day1-copy.csv", "duplicate", True, 1),
+        ("incoming/sales/day1.csv", "loaded", True, 1),
+        ("incoming/sales/day1.csv", "duplicate", True, 1),
+        ("incoming/youtube/snap1.jsonl", "loaded", True, 1),
+    ]
+    assert "accepted 0, duplicate 2, rejected 0" in again.output
+    assert "rows loaded 0" in again.output
+
+
+def _assert_pods(platform: Platform) -> None:
+    """What the operator asked Kubernetes for, as the test API recorded it."""
+    cluster = platform.kube.cluster
+    pods = cluster.created_pods()
+    steps = sorted(p["metadata"]["labels"]["mdp.dev/step"] for p in pods)
+    assert steps == ["load"] * 2 + ["summary"] + ["transform"] * 2 + ["validate"] * 3
+    assert cluster.pods == {}, "every pod is deleted when its task finishes"
+    tag = platform.env["MDP_IMAGE_TAG"]
+    images = {"validate": "validator", "transform": "transformer", "load": "loader"}
+    for pod in pods:
+        meta, spec = pod["metadata"], pod["spec"]
+        step = meta["labels"]["mdp.dev/step"]
+        assert meta["namespace"] == NAMESPACE
+        assert spec["serviceAccountName"] == "mdp-pipeline"
+        assert spec["automountServiceAccountToken"] is False
+        assert spec["restartPolicy"] == "Never"
+        assert spec["securityContext"]["runAsNonRoot"] is True
+        assert spec["securityContext"]["runAsUser"] == 10001
+        (container,) = spec["containers"]
+        assert container["image"] == f"mini-data-platform/{images.get(step, 'loader')}:{tag}"
+        assert container["command"] == ["mdp"]
+        assert container["args"][0] == step
+        assert "--run-id" in container["args"]
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert container["resources"]["limits"]["memory"]
+        assert container["resources"]["requests"]["cpu"]
+        secret_refs = {
+            e["name"]: (
+                e["valueFrom"]["secretKeyRef"]["name"],
+                e["valueFrom"]["secretKeyRef"]["key"],
+            )
+            for e in container["env"]
+            if "valueFrom" in e
+        }
+        assert secret_refs == {
+            "S3__ACCESS_KEY": ("mdp-minio-pipeline", "access-key"),
+            "S3__SECRET_KEY": ("mdp-minio-pipeline", "secret-key"),
+            "PG__USER": ("mdp-postgres-pipeline", "username"),
+            "PG__PASSWORD": ("mdp-postgres-pipeline", "password"),
+        }
+        assert not [e for e in container["env"] if "value" in e], "no literal values in env"
+        assert container["envFrom"] == [{"configMapRef": {"name": "mdp-pipeline"}}]
+        if step != "summary":
+            assert meta["labels"]["mdp.dev/dataset"] in {"sales", "youtube"}
+            assert meta["labels"]["mdp.dev/file"] in {"day1.csv", "snap1.jsonl", "broken.csv"}
+            assert meta["annotations"]["mdp.dev/object-key"].startswith("incoming/")
+        if step in {"transform", "load"}:
+            args = container["args"]
+            assert args[args.index("--attempt") + 1] == "1"
+            assert args[args.index("--max-attempts") + 1] == "3"
+
+
+def test_load_refused_by_postgres_is_retried_then_quarantined_then_reprocessed(
+    platform: Platform,
+) -> None:
+    with platform.database.connect(autocommit=True) as conn:
+        conn.execute("REVOKE INSERT, UPDATE ON warehouse.sales FROM mdp_loader")
+    platform.put("incoming/sales/day1.csv", SALES)
+
+    run = platform.run_dag("mdp_ingest")
+
+    assert run.state == "success", run.output[-5000:]
+    assert run.tries("file.load") == [3], "two retries, then quarantined on the last try"
+    assert run.states("file.load") == ["skipped"]
+    assert platform.keys("failed/") == [
+        "failed/loading_failed/sales/day1.csv",
+        "failed/loading_failed/sales/day1.csv.error.json",
+    ]
+    assert _audit(platform) == [("incoming/sales/day1.csv", "loading_failed", True, 1)]
+    assert _count(platform, "sales") == 0
+    assert "permission denied" in run.output
+    assert "failed 1" in run.output
+    load_pods = platform.kube.cluster.created_pods(**{"mdp.dev/step": "load"})
+    assert len(load_pods) == 3
+
+    # Fix the cause, then send the file back through.
+    with platform.database.connect(autocommit=True) as conn:
+        conn.execute("GRANT INSERT, UPDATE ON warehouse.sales TO mdp_loader")
+    again = platform.run_dag(
+        "mdp_reprocess", {"keys": ["failed/loading_failed/sales/day1.csv"], "prefix": ""}
+    )
+
+    assert again.state == "success", again.output[-5000:]
+    assert platform.keys("failed/") == []
+    assert platform.keys("incoming/") == []
+    assert [k.rsplit("/", 1)[-1] for k in platform.keys("archive/")] == ["day1.csv"]
+    assert _count(platform, "sales") == 20
+    assert _audit(platform) == [("incoming/sales/day1.csv", "loaded", True, 2)]
+    with platform.database.connect() as conn:
+        requests = conn.execute(
+            "SELECT failed_key, previous_status, run_id FROM audit.file_reprocessing"
+        ).fetchall()
+    assert requests == [("failed/loading_failed/sales/day1.csv", "loading_failed", again.run_id)]
+
+
+def test_reprocess_brings_a_fixed_file_from_failed_to_archive(platform: Platform) -> None:
+    platform.put("incoming/sales/broken.csv", BROKEN)
+    first = platform.run_dag("mdp_ingest")
+    assert first.state == "success", first.output[-5000:]
+    assert "failed/validation_failed/sales/broken.csv" in platform.keys("failed/")
+
+    platform.put("failed/validation_failed/sales/broken.csv", to_csv(sales_rows(3)))  # fixed
+    run = platform.run_dag("mdp_reprocess", {"keys": [], "prefix": "failed/validation_failed/"})
+
+    assert run.state == "success", run.output[-5000:]
+    assert platform.keys("failed/") == []
+    assert [k.rsplit("/", 1)[-1] for k in platform.keys("archive/")] == ["broken.csv"]
+    assert _count(platform, "sales") == 3
+    assert run.states("file.requeue") == ["success"]
+    assert "accepted 1" in run.output
+
+
+def test_reprocess_of_a_missing_file_fails_once_without_retries(platform: Platform) -> None:
+    missing = "failed/validation_failed/sales/nope.csv"
+    run = platform.run_dag("mdp_reprocess", {"keys": [missing], "prefix": ""})
+    assert run.state == "failed"
+    # Exit 4 (terminal: the object is not there) fails the task at once, no retry.
+    assert run.states("file.requeue") == ["failed"]
+    assert run.tries("file.requeue") == [1]
+    assert run.states("file.validate") == ["upstream_failed"]
+    assert f"no quarantined file {missing}" in run.output
+    assert len(platform.kube.cluster.created_pods(**{"mdp.dev/step": "requeue"})) == 1
+
+
+def test_reprocess_with_an_empty_selection_fails_with_the_reason(platform: Platform) -> None:
+    run = platform.run_dag("mdp_reprocess", {"keys": [], "prefix": "failed/loading_failed/"})
+    assert run.state == "failed"
+    assert run.states("select") == ["failed"]
+    assert "nothing to re-process" in run.output
+    steps = [p["metadata"]["labels"]["mdp.dev/step"] for p in platform.kube.cluster.created_pods()]
+    assert steps == ["summary"], "no file pod; the summary (all_done) reports 0 files"
+    assert run.states("watcher") == ["failed"]
+
+
+def test_evicted_pod_is_retried_and_the_file_still_loads(platform: Platform) -> None:
+    cluster = platform.kube.cluster
+    cluster.evict(lambda pod: pod["metadata"]["labels"].get("mdp.dev/step") == "transform")
+    platform.put("incoming/sales/day1.csv", SALES)
+
+    run = platform.run_dag("mdp_ingest")
+
+    assert run.state == "success", run.output[-5000:]
+    assert run.tries("file.transform") == [2]
+    assert _count(platform, "sales") == 20
+    assert "Evicted" in run.output
+    transforms = cluster.created_pods(**{"mdp.dev/step": "transform"})
+    assert len(transforms) == 2
+
+
+def test_nothing_to_do_starts_no_pod(platform: Platform) -> None:
+    run = platform.run_dag("mdp_ingest")
+    assert run.state == "success"
+    assert run.states("any_files") == ["success"]
+    assert run.states("summary") == ["skipped"]
+    assert platform.kube.cluster.created_pods() == []

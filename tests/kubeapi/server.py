@@ -247,7 +247,7 @@ class FakeKubernetes:
         self.create_object("configmaps", namespace, {"metadata": {"name": name}, "data": data})
 
     def evict(self, predicate: Callable[[JSON], bool], after: float = 0.3) -> None:
-        """Evict the next created pod for which ``predicate(pod)`` holds, ``after`` s into its run."""
+        """Evict the next created pod matching ``predicate``, ``after`` seconds into its run."""
         with self.lock:
             self._evictions.append(predicate)
             self._evict_after = after
@@ -316,7 +316,9 @@ class FakeKubernetes:
 
     def list_objects(self, kind: str, namespace: str) -> list[JSON]:
         with self.lock:
-            return [copy.deepcopy(o) for (ns, _), o in self._store_for(kind).items() if ns == namespace]
+            return [
+                copy.deepcopy(o) for (ns, _), o in self._store_for(kind).items() if ns == namespace
+            ]
 
     def _secret_value(self, namespace: str, name: str, key: str) -> str | None:
         secret = self.secrets.get((namespace, name))
@@ -380,7 +382,7 @@ class FakeKubernetes:
     def _container_env(self, run: PodRun) -> dict[str, str]:
         """The container's environment from the pod spec; raises ``LookupError`` as the kubelet's
         CreateContainerConfigError does when a referenced Secret or key is missing."""
-        c, ns = run.container, run.namespace
+        c = run.container
         env = {
             "PATH": self.base_path,
             "HOME": str(run.workdir / "home"),
@@ -389,54 +391,56 @@ class FakeKubernetes:
             "PYTHONUNBUFFERED": "1",
         }
         for source in c.get("envFrom") or []:
-            prefix = source.get("prefix", "")
-            if ref := source.get("secretRef"):
-                secret = self.secrets.get((ns, ref["name"]))
-                if secret is None:
-                    if not ref.get("optional"):
-                        raise LookupError(f'secret "{ref["name"]}" not found')
-                    continue
-                for k, v in secret.get("data", {}).items():
-                    env[prefix + k] = base64.b64decode(v).decode()
-            if ref := source.get("configMapRef"):
-                cm = self.configmaps.get((ns, ref["name"]))
-                if cm is None:
-                    if not ref.get("optional"):
-                        raise LookupError(f'configmap "{ref["name"]}" not found')
-                    continue
-                env |= {prefix + k: v for k, v in (cm.get("data") or {}).items()}
+            env |= self._env_from(run.namespace, source)
         for var in c.get("env") or []:
-            name = var["name"]
             if "value" in var:
-                env[name] = _VAR_REF.sub(lambda m: env.get(m[1], m[0]), str(var["value"]))
-                continue
-            source = var.get("valueFrom") or {}
-            value: str | None
-            if ref := source.get("secretKeyRef"):
-                value = self._secret_value(ns, ref["name"], ref["key"])
-                what = f'secret "{ref["name"]}" key "{ref["key"]}"'
-            elif ref := source.get("configMapKeyRef"):
-                value = self._configmap_value(ns, ref["name"], ref["key"])
-                what = f'configmap "{ref["name"]}" key "{ref["key"]}"'
-            elif ref := source.get("fieldRef"):
-                path = ref["fieldPath"]
-                value = {
-                    "metadata.name": run.name,
-                    "metadata.namespace": ns,
-                    "metadata.uid": run.pod["metadata"]["uid"],
-                    "spec.serviceAccountName": run.pod["spec"].get("serviceAccountName", "default"),
-                }.get(path)
-                if m := re.fullmatch(r"metadata\.labels\['(.+)'\]", path):
-                    value = run.pod["metadata"].get("labels", {}).get(m[1], "")
-                what = f"field {path}"
-            else:
-                raise LookupError(f"env {name}: unsupported valueFrom {source}")
-            if value is None:
-                if ref.get("optional"):
-                    continue
-                raise LookupError(f"couldn't find {what}")
-            env[name] = value
+                env[var["name"]] = _VAR_REF.sub(lambda m: env.get(m[1], m[0]), str(var["value"]))
+            elif (value := self._env_value(run, var)) is not None:
+                env[var["name"]] = value
         return env
+
+    def _env_from(self, ns: str, source: JSON) -> dict[str, str]:
+        prefix = source.get("prefix", "")
+        if ref := source.get("secretRef"):
+            secret = self.secrets.get((ns, ref["name"]))
+            data = {
+                k: base64.b64decode(v).decode() for k, v in (secret or {}).get("data", {}).items()
+            }
+            kind = "secret"
+        else:
+            ref = source.get("configMapRef") or {}
+            cm = self.configmaps.get((ns, ref.get("name", "")))
+            secret, data, kind = cm, dict((cm or {}).get("data") or {}), "configmap"
+        if secret is None and not ref.get("optional"):
+            raise LookupError(f'{kind} "{ref.get("name")}" not found')
+        return {prefix + k: v for k, v in data.items()}
+
+    def _env_value(self, run: PodRun, var: JSON) -> str | None:
+        """One ``valueFrom`` entry; None for a missing optional reference."""
+        source, ns = var.get("valueFrom") or {}, run.namespace
+        value: str | None
+        if ref := source.get("secretKeyRef"):
+            value = self._secret_value(ns, ref["name"], ref["key"])
+            what = f'secret "{ref["name"]}" key "{ref["key"]}"'
+        elif ref := source.get("configMapKeyRef"):
+            value = self._configmap_value(ns, ref["name"], ref["key"])
+            what = f'configmap "{ref["name"]}" key "{ref["key"]}"'
+        elif ref := source.get("fieldRef"):
+            path = ref["fieldPath"]
+            value = {
+                "metadata.name": run.name,
+                "metadata.namespace": ns,
+                "metadata.uid": run.pod["metadata"]["uid"],
+                "spec.serviceAccountName": run.pod["spec"].get("serviceAccountName", "default"),
+            }.get(path)
+            if m := re.fullmatch(r"metadata\.labels\['(.+)'\]", path):
+                value = run.pod["metadata"].get("labels", {}).get(m[1], "")
+            what = f"field {path}"
+        else:
+            raise LookupError(f"env {var['name']}: unsupported valueFrom {source}")
+        if value is None and not ref.get("optional"):
+            raise LookupError(f"couldn't find {what}")
+        return value
 
     def _run_pod(self, run: PodRun) -> None:
         c = run.container
@@ -489,7 +493,9 @@ class FakeKubernetes:
             startTime=started,
             podIP="127.0.0.1",
             conditions=[{"type": "Ready", "status": "True"}],
-            containerStatuses=[self._container_status(c, {"running": {"startedAt": started}}, True)],
+            containerStatuses=[
+                self._container_status(c, {"running": {"startedAt": started}}, True)
+            ],
         )
         if run.evict_after is not None:
             threading.Thread(target=self._evict, args=(run,), daemon=True).start()
@@ -503,8 +509,13 @@ class FakeKubernetes:
         if run.evicted:
             self._finish(run, started, 137, "Error", "Failed", pod_reason="Evicted")
         else:
-            self._finish(run, started, code, "Completed" if code == 0 else "Error",
-                         "Succeeded" if code == 0 else "Failed")
+            self._finish(
+                run,
+                started,
+                code,
+                "Completed" if code == 0 else "Error",
+                "Succeeded" if code == 0 else "Failed",
+            )
 
     def _evict(self, run: PodRun) -> None:
         """Kill the pod's process as the kubelet does under memory pressure."""
@@ -544,7 +555,9 @@ class FakeKubernetes:
         status: JSON = {
             "phase": phase,
             "conditions": [{"type": "Ready", "status": "False"}],
-            "containerStatuses": [self._container_status(run.container, {"terminated": terminated})],
+            "containerStatuses": [
+                self._container_status(run.container, {"terminated": terminated})
+            ],
         }
         if pod_reason:
             status |= {"reason": pod_reason, "message": "The node was low on resource: memory."}
@@ -628,7 +641,7 @@ def _merge(target: JSON, patch: JSON) -> None:
 
 
 def _flag(value: str | None) -> bool:
-    """A boolean query parameter as Go's ``strconv.ParseBool`` reads it (the client sends "True")."""
+    """A boolean query parameter as Go's ``strconv.ParseBool`` reads it (clients send "True")."""
     return value in {"1", "t", "T", "true", "TRUE", "True"}
 
 
@@ -656,7 +669,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _send_json(self, code: int, body: JSON) -> None:
@@ -707,7 +720,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _list(self, kind: str, items: list[JSON]) -> None:
         self._send_json(
             200,
-            {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": "1"}, "items": items},
+            {
+                "kind": kind,
+                "apiVersion": "v1",
+                "metadata": {"resourceVersion": "1"},
+                "items": items,
+            },
         )
 
     def _list_all_pods(self, query: dict[str, str]) -> None:
@@ -740,8 +758,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
         if run.process is None and not run.finished.is_set():
             raise ApiError(
-                400, "BadRequest", f'container "{run.container["name"]}" in pod "{name}" is '
-                "waiting to start: ContainerCreating"
+                400,
+                "BadRequest",
+                f'container "{run.container["name"]}" in pod "{name}" is '
+                "waiting to start: ContainerCreating",
             )
         lines = cluster.log_stream(
             run,
@@ -768,8 +788,7 @@ class _Handler(BaseHTTPRequestHandler):
             items = [
                 copy.deepcopy(e)
                 for e in cluster.events
-                if e["metadata"]["namespace"] == ns
-                and field_matcher(query.get("fieldSelector"), e)
+                if e["metadata"]["namespace"] == ns and field_matcher(query.get("fieldSelector"), e)
             ]
         self._list("EventList", items)
 

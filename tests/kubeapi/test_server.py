@@ -83,7 +83,7 @@ def test_pod_runs_command_with_env_from_secret_and_reports_exit_code(api) -> Non
 
 
 def test_the_test_process_environment_does_not_leak_into_pods(api, monkeypatch) -> None:
-    server, core = api
+    _, core = api
     monkeypatch.setenv("LEAKY_SECRET", "x")
     core.create_namespaced_pod(NS, _pod("p", "import os; print(os.environ.get('LEAKY_SECRET'))"))
     assert _wait_phase(core, "p").status.phase == "Succeeded"

@@ -73,9 +73,16 @@ def lock_id(key: str) -> int:
 
 
 class AuditLog:
-    """The audit log on one connection (autocommit off; every method commits its own work)."""
+    """The audit log on one autocommit connection; every method commits its own work.
+
+    Autocommit is required, not a preference: on a connection that is not, the first SELECT
+    opens an implicit transaction, every later ``transaction()`` block is only a savepoint inside
+    it, and a step that fails rolls back the very audit updates that say why it failed.
+    """
 
     def __init__(self, conn: psycopg.Connection) -> None:
+        if not conn.autocommit:
+            raise ValueError("AuditLog needs an autocommit connection (connect(autocommit=True))")
         self.conn = conn
 
     @contextmanager
@@ -149,6 +156,11 @@ class AuditLog:
             row = self._fetch("object_key = %s AND sha256 = %s", (key, sha256), lock=True)
             if row is None:
                 record_id = self._insert(dataset, key, size, sha256, run_id)
+            elif row.final_key is not None and row.status in {Status.LOADED, Status.DUPLICATE}:
+                # The same bytes arrived again after the file finished: a duplicate, on a row
+                # of its own (migration 006) so this run's summary counts it.
+                original = row.duplicate_of if row.status == Status.DUPLICATE else row.id
+                record_id = self._insert_duplicate(dataset, key, size, sha256, run_id, original)
             else:
                 record_id = row.id
                 self.conn.execute(
@@ -175,6 +187,18 @@ class AuditLog:
             row = self.conn.execute(
                 sql, (*values, Status.DUPLICATE, self._live_id(dataset, sha256))
             ).fetchone()
+        if row is None:
+            raise RuntimeError("INSERT ... RETURNING returned no row")
+        return int(row[0])
+
+    def _insert_duplicate(
+        self, dataset: str, key: str, size: int, sha256: str, run_id: str, of: int | None
+    ) -> int:
+        row = self.conn.execute(
+            f"INSERT INTO {TABLE} (dataset, object_key, size_bytes, sha256, run_id, status,"
+            " duplicate_of) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (dataset, key, size, sha256, run_id, Status.DUPLICATE, of),
+        ).fetchone()
         if row is None:
             raise RuntimeError("INSERT ... RETURNING returned no row")
         return int(row[0])

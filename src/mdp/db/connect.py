@@ -8,7 +8,7 @@ from mdp.config import PostgresSettings
 from mdp.errors import TransientError
 
 
-def connect(settings: PostgresSettings, *, autocommit: bool = False) -> psycopg.Connection:
+def connect(settings: PostgresSettings, *, autocommit: bool = True) -> psycopg.Connection:
     """A new connection; a refused or timed-out connection is a transient fault (retry)."""
     password = settings.password.get_secret_value() if settings.password else None
     try:
