@@ -179,6 +179,46 @@ def _cmd_db_migrate(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _cmd_setup_storage(args: argparse.Namespace) -> int:
+    """Bucket, prefixes, users and policies. Users come from SETUP__<ROLE>_ACCESS_KEY and
+    SETUP__<ROLE>_SECRET_KEY (ROLE: PIPELINE, GENERATOR, READONLY), as the setup Job mounts
+    them from their Secrets; S3__* holds the root credentials."""
+    import os
+
+    require("minio", "setup")
+    from minio import MinioAdmin
+    from minio.credentials.providers import StaticProvider
+
+    from mdp.config import S3Settings
+    from mdp.errors import ConfigError
+    from mdp.setup.storage import User, setup_storage
+    from mdp.storage import ObjectStore
+
+    settings = S3Settings()
+    users = []
+    for role in ("pipeline", "generator", "readonly"):
+        names = [f"SETUP__{role.upper()}_ACCESS_KEY", f"SETUP__{role.upper()}_SECRET_KEY"]
+        missing = [n for n in names if not os.environ.get(n)]
+        if missing:
+            raise ConfigError(f"set {', '.join(missing)} (the {role} MinIO user's Secret)")
+        users.append(User(os.environ[names[0]], os.environ[names[1]], f"mdp-{role}"))
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    admin = MinioAdmin(
+        endpoint=settings.endpoint,
+        credentials=StaticProvider(settings.access_key or "", secret),
+        secure=settings.secure,
+    )
+    store = ObjectStore.from_settings(settings)
+    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    _emit(
+        {
+            "step": "setup-storage",
+            **setup_storage(store.client, admin, settings.bucket, datasets, users),
+        }
+    )
+    return exitcodes.OK
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -284,6 +324,13 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database administration").add_subparsers(
         dest="db_command", required=True
     )
+    setup = sub.add_parser("setup", help="platform set-up (the chart's setup Job)")
+    p = setup.add_subparsers(dest="setup_command", required=True).add_parser(
+        "storage", help="bucket, prefixes, MinIO users and policies (safe to repeat)"
+    )
+    p.add_argument("--datasets", default="sales,youtube", help="comma-separated datasets")
+    p.set_defaults(func=_cmd_setup_storage)
+
     p = db.add_parser("migrate", help="apply pending SQL migrations (safe to repeat)")
     p.add_argument("--sql-dir", type=Path, default=None, help="migrations directory")
     p.set_defaults(func=_cmd_db_migrate)

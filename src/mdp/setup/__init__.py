@@ -1,0 +1,1 @@
+"""One-time (and every-upgrade) set-up the chart's setup Job runs: storage and database."""

@@ -1,0 +1,85 @@
+"""`mdp setup storage` against the real MinIO server: bucket, prefixes, users, and policies that
+actually allow and refuse what they say."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import uuid
+
+import pytest
+from minio import Minio
+from minio.error import S3Error
+
+from mdp.devservers import MinioServer
+
+pytestmark = pytest.mark.integration
+
+
+def _client(server: MinioServer, access: str, secret: str) -> Minio:
+    return Minio(server.endpoint, access_key=access, secret_key=secret, secure=False)
+
+
+def _run(server: MinioServer, bucket: str, suffix: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "S3__ENDPOINT": server.endpoint,
+        "S3__ACCESS_KEY": server.access_key,
+        "S3__SECRET_KEY": server.secret_key,
+        "S3__BUCKET": bucket,
+    }
+    for role in ("pipeline", "generator", "readonly"):
+        env[f"SETUP__{role.upper()}_ACCESS_KEY"] = f"{role}-{suffix}"
+        env[f"SETUP__{role.upper()}_SECRET_KEY"] = f"{role}-secret-{suffix}"
+    return subprocess.run(
+        [sys.executable, "-m", "mdp.cli", "setup", "storage"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_bucket_users_and_policies(minio_server: MinioServer) -> None:
+    bucket, suffix = f"setup-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6]
+    first = _run(minio_server, bucket, suffix)
+    assert first.returncode == 0, first.stderr
+    again = _run(minio_server, bucket, suffix)  # idempotent
+    assert again.returncode == 0, again.stderr
+
+    root = _client(minio_server, minio_server.access_key, minio_server.secret_key)
+    keys = {o.object_name for o in root.list_objects(bucket, recursive=True)}
+    assert {"incoming/sales/", "incoming/youtube/", "failed/loading_failed/"} <= keys
+
+    gen = _client(minio_server, f"generator-{suffix}", f"generator-secret-{suffix}")
+    gen.put_object(bucket, "incoming/sales/x.csv", io.BytesIO(b"a"), 1)
+    gen.put_object(bucket, "state/generator/youtube.json", io.BytesIO(b"{}"), 2)
+    with pytest.raises(S3Error, match="Access Denied"):
+        gen.get_object(bucket, "incoming/sales/x.csv")
+    with pytest.raises(S3Error, match="Access Denied"):
+        gen.put_object(bucket, "archive/x.csv", io.BytesIO(b"a"), 1)
+
+    ro = _client(minio_server, f"readonly-{suffix}", f"readonly-secret-{suffix}")
+    assert ro.get_object(bucket, "incoming/sales/x.csv").read() == b"a"
+    with pytest.raises(S3Error, match="Access Denied"):
+        ro.remove_object(bucket, "incoming/sales/x.csv")
+
+    pipe = _client(minio_server, f"pipeline-{suffix}", f"pipeline-secret-{suffix}")
+    pipe.put_object(bucket, "archive/x.csv", io.BytesIO(b"a"), 1)
+    pipe.remove_object(bucket, "incoming/sales/x.csv")
+    with pytest.raises(S3Error, match="Access Denied"):
+        pipe.make_bucket(f"other-{suffix}")
+
+
+def test_missing_user_secret_is_a_clear_config_error(minio_server: MinioServer) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "mdp.cli", "setup", "storage"],
+        env={"PATH": "/usr/bin:/bin", "S3__ENDPOINT": minio_server.endpoint},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 4
+    assert "SETUP__PIPELINE_ACCESS_KEY" in done.stderr
