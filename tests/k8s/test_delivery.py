@@ -1,0 +1,208 @@
+"""The delivery files checked statically (no registry, no cluster here): Dockerfiles, scripts,
+skaffold.yaml, the kind config, the Makefile, and the Airflow values against our chart."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.chart.conftest import by_kind, render_chart
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILES = sorted(ROOT.glob("images/*/Dockerfile"))
+SKAFFOLD = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+AIRFLOW_VALUES = yaml.safe_load((ROOT / "charts" / "airflow" / "values.yaml").read_text())
+KIND = yaml.safe_load((ROOT / "k8s" / "kind-config.yaml").read_text())
+VERSIONS = dict(
+    line.split("=", 1)
+    for line in (ROOT / "versions.env").read_text().splitlines()
+    if line and not line.startswith("#")
+)
+OURS = "mini-data-platform/"
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_hadolint_has_no_findings(dockerfile: Path) -> None:
+    done = subprocess.run(
+        [_bin("hadolint"), str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.parent.name)
+def test_images_are_multi_stage_or_official_non_root_and_labelled(dockerfile: Path) -> None:
+    text = dockerfile.read_text()
+    assert re.search(r"^USER \d+(:\d+)?$", text, re.M), "a numeric USER"
+    assert "org.opencontainers.image.title" in text
+    assert ":latest" not in text
+    final = text.rsplit("\nFROM ", 1)[-1]
+    for tool in ("uv ", "gcc", "build-essential", "golang"):
+        assert not final.startswith(tool), f"{tool} in the final stage"
+
+
+def test_shellcheck_has_no_findings() -> None:
+    scripts = [str(ROOT / "scripts" / "cluster-up.sh"), str(ROOT / ".ci" / "run")]
+    done = subprocess.run(
+        [_bin("shellcheck"), "-x", *scripts], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stdout
+
+
+def _our_images_in(obj: Any) -> set[str]:
+    text = json.dumps(obj)
+    return {m.split(":")[0] for m in re.findall(r'"(mini-data-platform/[a-z0-9-]+:[^"]+)"', text)}
+
+
+def _dag_images() -> set[str]:
+    sys.path.insert(0, str(ROOT / "dags"))
+    from mdp_dags.config import STEP_IMAGE, PipelineConfig
+
+    cfg = PipelineConfig.from_env({})
+    return {cfg.image_for(step).split(":")[0] for step in STEP_IMAGE}
+
+
+def test_every_image_referenced_is_built_by_skaffold_and_make() -> None:
+    referenced = (
+        _our_images_in(render_chart())
+        | _our_images_in(AIRFLOW_VALUES)
+        | {f"{OURS}airflow"}
+        | _dag_images()
+    )
+    skaffold = {a["image"] for a in SKAFFOLD["build"]["artifacts"]}
+    make = subprocess.run(
+        ["make", "-n", "images"], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    made = set(re.findall(r"-t (mini-data-platform/[a-z0-9-]+):", make))
+    made |= {f"{OURS}{i}" for i in re.findall(r"for img in ([a-z ]+);", make)[0].split()}
+    assert referenced <= skaffold, referenced - skaffold
+    assert referenced <= made, referenced - made
+    assert referenced == {
+        f"{OURS}{n}"
+        for n in ("validator", "transformer", "loader", "generator", "minio", "airflow")
+    }
+
+
+def test_skaffold_value_templates_name_real_artifacts() -> None:
+    artifacts = {
+        a["image"].replace("/", "_").replace("-", "_") for a in SKAFFOLD["build"]["artifacts"]
+    }
+    for release in SKAFFOLD["manifests"]["helm"]["releases"]:
+        for value in (release.get("setValueTemplates") or {}).values():
+            for ref in re.findall(r"IMAGE_(?:REPO|TAG|FULLY_QUALIFIED)_([a-z_]+)", value):
+                assert ref in artifacts, ref
+    airflow = next(r for r in SKAFFOLD["manifests"]["helm"]["releases"] if r["name"] == "airflow")
+    assert airflow["version"] == VERSIONS["AIRFLOW_CHART_VERSION"]
+    assert airflow["dependsOn"] == ["mdp"]
+    env = AIRFLOW_VALUES["env"]
+    for key in airflow["setValueTemplates"]:
+        if m := re.fullmatch(r"env\[(\d+)\]\.value", key):
+            assert env[int(m[1])]["name"].startswith("MDP_IMAGE_"), key
+
+
+def test_kind_maps_every_ui_node_port_to_localhost() -> None:
+    values = yaml.safe_load((ROOT / "charts" / "mini-data-platform" / "values.yaml").read_text())
+    api_port = AIRFLOW_VALUES["apiServer"]["service"]["ports"][0]["nodePort"]
+    wanted = {
+        api_port: 8080,
+        values["minio"]["console"]["nodePort"]: 9001,
+        values["metabase"]["nodePort"]: 3000,
+    }
+    mappings = KIND["nodes"][0]["extraPortMappings"]
+    assert {m["containerPort"]: m["hostPort"] for m in mappings} == wanted
+    assert {m["listenAddress"] for m in mappings} == {"127.0.0.1"}
+    assert values["pipeline"]["airflowNodePort"] == api_port
+
+
+def test_skaffold_port_forwards_name_rendered_services() -> None:
+    services = {d["metadata"]["name"] for d in by_kind(render_chart(), "Service")}
+    for fwd in SKAFFOLD["portForward"]:
+        if not fwd["resourceName"].startswith("airflow-"):
+            assert fwd["resourceName"] in services
+
+
+class TestAirflowValuesAgreeWithOurChart:
+    docs = render_chart()
+
+    def _secret_keys(self) -> dict[str, set[str]]:
+        return {d["metadata"]["name"]: set(d["data"]) for d in by_kind(self.docs, "Secret")}
+
+    def test_secret_names_and_keys(self) -> None:
+        keys = self._secret_keys()
+        assert "connection" in keys[AIRFLOW_VALUES["data"]["metadataSecretName"]]
+        assert "fernet-key" in keys[AIRFLOW_VALUES["fernetKeySecretName"]]
+        assert "jwt-secret" in keys[AIRFLOW_VALUES["jwtSecretName"]]
+        assert "api-secret-key" in keys[AIRFLOW_VALUES["apiSecretKeySecretName"]]
+        for ref in AIRFLOW_VALUES["secret"]:
+            assert ref["secretKey"] in keys[ref["secretName"]], ref
+
+    def test_metadata_connection_points_at_our_postgres(self) -> None:
+        import base64
+
+        secret = next(
+            d
+            for d in by_kind(self.docs, "Secret")
+            if d["metadata"]["name"] == "mdp-airflow-metadata"
+        )
+        url = base64.b64decode(secret["data"]["connection"]).decode()
+        assert re.fullmatch(
+            r"postgresql://airflow:[A-Za-z0-9]+@mdp-postgresql\.mdp\.svc\.cluster\.local:5432/airflow",
+            url,
+        )
+
+    def test_dag_settings_match_the_chart(self) -> None:
+        env = {e["name"]: e.get("value") for e in AIRFLOW_VALUES["env"]}
+        values = yaml.safe_load(
+            (ROOT / "charts" / "mini-data-platform" / "values.yaml").read_text()
+        )
+        assert env["MDP_NAMESPACE"] == "mdp"
+        assert env["MDP_BUCKET"] == values["storage"]["bucket"]
+        assert AIRFLOW_VALUES["airflowVersion"] == VERSIONS["AIRFLOW_VERSION"]
+        assert AIRFLOW_VALUES["executor"] == "LocalExecutor"
+        binding = next(iter(by_kind(self.docs, "RoleBinding")))
+        assert "airflow-scheduler" in [s["name"] for s in binding["subjects"]]
+        assert AIRFLOW_VALUES["postgresql"]["enabled"] is False
+        assert AIRFLOW_VALUES["redis"]["enabled"] is False
+
+
+def test_the_pinned_airflow_accepts_our_configuration(tmp_path: Path) -> None:
+    """The `config:` and connection env of charts/airflow/values.yaml, loaded by real Airflow."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(tmp_path),
+    }
+    for section, options in AIRFLOW_VALUES["config"].items():
+        for key, value in options.items():
+            env[f"AIRFLOW__{section.upper()}__{key.upper()}"] = str(value)
+    conn = next(e for e in AIRFLOW_VALUES["env"] if e["name"] == "AIRFLOW_CONN_KUBERNETES_DEFAULT")
+    env["CONN_JSON"] = conn["value"]
+    code = (
+        "import os\n"
+        "from airflow.configuration import conf\n"
+        "from airflow.api_fastapi.app import get_auth_manager_cls\n"
+        "from airflow.models.connection import Connection\n"
+        "print(get_auth_manager_cls().__name__)\n"
+        "print(conf.getint('dag_processor', 'refresh_interval'))\n"
+        "c = Connection.from_json(os.environ['CONN_JSON'], conn_id='kubernetes_default')\n"
+        "print(c.conn_type, c.extra_dejson)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.strip().splitlines() if "[warning" not in line]
+    assert lines[-3] == "SimpleAuthManager"
+    assert lines[-2] == "30"
+    assert lines[-1] == "kubernetes {'in_cluster': True, 'namespace': 'mdp'}"
