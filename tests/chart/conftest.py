@@ -44,9 +44,15 @@ def render_chart(
     values_file: Path | None = None,
     show_only: list[str] | None = None,
     validate: bool = True,
+    kubeconfig: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Render with `helm template`; raise RenderError with helm's stderr when it refuses."""
+    """Render with `helm template`; raise RenderError with helm's stderr when it refuses.
+
+    With ``kubeconfig``, helm renders against that cluster (``--dry-run=server``), so ``lookup``
+    sees its Secrets, as on ``helm upgrade``."""
     args = ["template", "mdp", str(CHART), "--namespace", "mdp", "--kube-version", KUBE_VERSION]
+    if kubeconfig:
+        args += ["--dry-run=server", "--kubeconfig", str(kubeconfig)]
     if values_file:
         args += ["--values", str(values_file)]
     for path in show_only or []:

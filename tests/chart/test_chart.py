@@ -19,6 +19,7 @@ from tests.chart.conftest import (
     render_chart,
     run_helm,
 )
+from tests.kubeapi.server import KubeApiServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -181,11 +182,46 @@ class TestSecrets:
             if name not in {"mdp-airflow-metadata", "mdp-airflow-connections"}:
                 assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
-    def test_values_survive_upgrades_through_lookup(self) -> None:
-        helper = (CHART / "templates" / "_helpers.tpl").read_text()
-        assert 'lookup "v1" "Secret"' in helper  # the cluster's value wins when there is one
-        source = (CHART / "templates" / "secrets" / "secrets.yaml").read_text()
-        assert source.count('include "mdp.secretValue"') == 1  # every login goes through it
+    def test_values_survive_upgrades_through_lookup(self, tmp_path: Path) -> None:
+        """An upgrade renders against a cluster that has the first install's Secrets: `lookup`
+        (helm --dry-run=server, served by the test Kubernetes API) must give them back as they
+        are, including the values derived from them (Airflow's metadata connection)."""
+        first = {d["metadata"]["name"]: d for d in by_kind(render_chart(), "Secret")}
+        api = KubeApiServer().start()
+        try:
+            for name, secret in first.items():
+                api.cluster.create_object(
+                    "secrets", "mdp", {"metadata": {"name": name}, "data": secret["data"]}
+                )
+            kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", namespace="mdp")
+            upgrade = {
+                d["metadata"]["name"]: d
+                for d in by_kind(render_chart(kubeconfig=kubeconfig), "Secret")
+            }
+        finally:
+            api.stop()
+        assert upgrade.keys() == first.keys()
+        for name in first:
+            assert upgrade[name]["data"] == first[name]["data"], f"{name} changed on upgrade"
+
+    def test_a_cluster_value_also_feeds_the_derived_secrets(self, tmp_path: Path) -> None:
+        import base64
+
+        api = KubeApiServer().start()
+        try:
+            api.cluster.preload_secret(
+                "mdp", "mdp-postgres-airflow", {"username": "airflow", "password": "KeptPw1"}
+            )
+            kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", namespace="mdp")
+            docs = render_chart(kubeconfig=kubeconfig)
+        finally:
+            api.stop()
+        meta = next(d for d in docs if d["metadata"]["name"] == "mdp-airflow-metadata")
+        assert (
+            base64.b64decode(meta["data"]["connection"])
+            .decode()
+            .startswith("postgresql://airflow:KeptPw1@")
+        )
 
     def test_existing_secrets_are_used_and_not_created(self) -> None:
         docs = render_chart(values_file=VALUE_SETS["production"])

@@ -649,6 +649,10 @@ def _flag(value: str | None) -> bool:
 
 _NS = r"/api/v1/namespaces/(?P<ns>[^/]+)"
 _ROUTES: list[tuple[str, re.Pattern[str], str]] = [
+    ("GET", re.compile(r"/version"), "version"),
+    ("GET", re.compile(r"/api"), "api_versions"),
+    ("GET", re.compile(r"/api/v1"), "api_resources"),
+    ("GET", re.compile(r"/apis"), "api_groups"),
     ("GET", re.compile(r"/api/v1/pods"), "list_all_pods"),
     ("GET", re.compile(_NS + r"/pods"), "list_pods"),
     ("POST", re.compile(_NS + r"/pods"), "create_pod"),
@@ -727,6 +731,45 @@ class _Handler(BaseHTTPRequestHandler):
                 "items": items,
             },
         )
+
+    # Discovery: enough for clients that ask what the server serves (helm --dry-run=server).
+
+    def _version(self, query: dict[str, str]) -> None:
+        self._send_json(
+            200,
+            {"major": "1", "minor": "34", "gitVersion": "v1.34.0", "platform": "linux/amd64"},
+        )
+
+    def _api_versions(self, query: dict[str, str]) -> None:
+        self._send_json(
+            200,
+            {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}
+                ],
+            },
+        )
+
+    def _api_resources(self, query: dict[str, str]) -> None:
+        verbs = ["create", "delete", "get", "list", "patch"]
+        resources = [
+            {"name": name, "singularName": "", "namespaced": True, "kind": kind, "verbs": verbs}
+            for name, kind in [
+                ("pods", "Pod"),
+                ("pods/log", "Pod"),
+                ("events", "Event"),
+                ("secrets", "Secret"),
+                ("configmaps", "ConfigMap"),
+            ]
+        ]
+        self._send_json(
+            200, {"kind": "APIResourceList", "groupVersion": "v1", "resources": resources}
+        )
+
+    def _api_groups(self, query: dict[str, str]) -> None:
+        self._send_json(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": []})
 
     def _list_all_pods(self, query: dict[str, str]) -> None:
         self._list("PodList", self.server.cluster.list_pods(None, query.get("labelSelector")))
