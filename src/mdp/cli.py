@@ -26,6 +26,19 @@ def _emit(document: dict[str, Any]) -> None:
     print(json.dumps(document, default=str, sort_keys=True), flush=True)
 
 
+def _emit_result(step: str, result: Any) -> None:
+    """The result line of a step that returns a ``StepResult``."""
+    _emit(
+        {
+            "step": step,
+            "outcome": result.outcome,
+            "key": result.key,
+            "audit_id": result.record_id,
+            **result.detail,
+        }
+    )
+
+
 def _step_context(extra: str) -> tuple[Any, Any]:
     """(step settings, object store) from the environment, after checking the extra."""
     require("pyarrow", extra)
@@ -71,15 +84,7 @@ def _run_step(name: str, extra: str, args: argparse.Namespace) -> int:
         kwargs |= {"attempt": args.attempt, "max_attempts": args.max_attempts}
     with _connect() as conn:
         result = func(args.key, args.run_id, store, AuditLog(conn), **kwargs)
-    _emit(
-        {
-            "step": name,
-            "outcome": result.outcome,
-            "key": result.key,
-            "audit_id": result.record_id,
-            **result.detail,
-        }
-    )
+    _emit_result(name, result)
     return _exit_code(result.outcome)
 
 
@@ -121,15 +126,7 @@ def _cmd_requeue(args: argparse.Namespace) -> int:
 
     with _connect() as conn:
         result = requeue_object(args.key, args.run_id, store, AuditLog(conn))
-    _emit(
-        {
-            "step": "requeue",
-            "outcome": result.outcome,
-            "key": result.key,
-            "audit_id": result.record_id,
-            **result.detail,
-        }
-    )
+    _emit_result("requeue", result)
     return exitcodes.OK
 
 

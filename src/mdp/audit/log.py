@@ -160,7 +160,9 @@ class AuditLog:
                 # The same bytes arrived again after the file finished: a duplicate, on a row
                 # of its own (migration 006) so this run's summary counts it.
                 original = row.duplicate_of if row.status == Status.DUPLICATE else row.id
-                record_id = self._insert_duplicate(dataset, key, size, sha256, run_id, original)
+                record_id = self._insert_row(
+                    (dataset, key, size, sha256, run_id), Status.DUPLICATE, original
+                )
             else:
                 record_id = row.id
                 self.conn.execute(
@@ -173,31 +175,22 @@ class AuditLog:
         return self.get(record_id)
 
     def _insert(self, dataset: str, key: str, size: int, sha256: str, run_id: str) -> int:
+        """A new live row, or a duplicate row when the same content is live under another key."""
         values = (dataset, key, size, sha256, run_id)
-        sql = (
-            f"INSERT INTO {TABLE} (dataset, object_key, size_bytes, sha256, run_id, status,"
-            " duplicate_of) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id"
-        )
         try:
             with self.conn.transaction():
-                row = self.conn.execute(sql, (*values, Status.RECEIVED, None)).fetchone()
+                return self._insert_row(values, Status.RECEIVED, None)
         except psycopg.errors.UniqueViolation as e:
             if e.diag.constraint_name != _LIVE_INDEX:
                 raise
-            row = self.conn.execute(
-                sql, (*values, Status.DUPLICATE, self._live_id(dataset, sha256))
-            ).fetchone()
-        if row is None:
-            raise RuntimeError("INSERT ... RETURNING returned no row")
-        return int(row[0])
+            return self._insert_row(values, Status.DUPLICATE, self._live_id(dataset, sha256))
 
-    def _insert_duplicate(
-        self, dataset: str, key: str, size: int, sha256: str, run_id: str, of: int | None
-    ) -> int:
+    def _insert_row(self, values: tuple[Any, ...], status: Status, duplicate_of: int | None) -> int:
+        """INSERT (dataset, key, size, sha256, run_id) + status and duplicate_of; the new id."""
         row = self.conn.execute(
             f"INSERT INTO {TABLE} (dataset, object_key, size_bytes, sha256, run_id, status,"
             " duplicate_of) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            (dataset, key, size, sha256, run_id, Status.DUPLICATE, of),
+            (*values, status, duplicate_of),
         ).fetchone()
         if row is None:
             raise RuntimeError("INSERT ... RETURNING returned no row")
