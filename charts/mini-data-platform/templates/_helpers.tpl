@@ -75,11 +75,15 @@ capabilities:
 
 {{/* A generated secret value that survives `helm upgrade`: the value already in the cluster's
      Secret when there is one (lookup), a new random one on first install. `helm template` has
-     no cluster, so it always generates. Args: root, secret (name), key, length. */}}
+     no cluster, so it always generates. Returns it base64-encoded, as Secret data.
+     Args: root, secret (name), key, and either length (random alphanumerics) or generated (a
+     new value of another form, already base64-encoded, e.g. a Fernet key). */}}
 {{- define "mdp.secretValue" -}}
 {{- $existing := lookup "v1" "Secret" .root.Release.Namespace .secret -}}
 {{- if and $existing (hasKey $existing.data .key) -}}
 {{- index $existing.data .key -}}
+{{- else if .generated -}}
+{{- .generated -}}
 {{- else -}}
 {{- randAlphaNum (.length | default 32) | b64enc -}}
 {{- end -}}
