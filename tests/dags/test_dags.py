@@ -202,13 +202,10 @@ def test_failed_key_parsing_agrees_with_the_platform_layout() -> None:
 def test_installed_airflow_matches_versions_env() -> None:
     from importlib.metadata import version
 
-    pins = dict(
-        line.split("=", 1)
-        for line in (ROOT / "versions.env").read_text().splitlines()
-        if line and not line.startswith("#")
-    )
-    assert version("apache-airflow") == pins["AIRFLOW_VERSION"]
+    from tests.versions import VERSIONS
+
+    assert version("apache-airflow") == VERSIONS["AIRFLOW_VERSION"]
     assert (
         version("apache-airflow-providers-cncf-kubernetes")
-        == pins["AIRFLOW_PROVIDER_CNCF_KUBERNETES_VERSION"]
+        == VERSIONS["AIRFLOW_PROVIDER_CNCF_KUBERNETES_VERSION"]
     )

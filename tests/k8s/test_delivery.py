@@ -15,17 +15,13 @@ import pytest
 import yaml
 
 from tests.chart.conftest import by_kind, render_chart
+from tests.versions import VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted(ROOT.glob("images/*/Dockerfile"))
 SKAFFOLD = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
 AIRFLOW_VALUES = yaml.safe_load((ROOT / "charts" / "airflow" / "values.yaml").read_text())
 KIND = yaml.safe_load((ROOT / "k8s" / "kind-config.yaml").read_text())
-VERSIONS = dict(
-    line.split("=", 1)
-    for line in (ROOT / "versions.env").read_text().splitlines()
-    if line and not line.startswith("#")
-)
 OURS = "mini-data-platform/"
 
 
