@@ -209,3 +209,15 @@ def test_installed_airflow_matches_versions_env() -> None:
         version("apache-airflow-providers-cncf-kubernetes")
         == VERSIONS["AIRFLOW_PROVIDER_CNCF_KUBERNETES_VERSION"]
     )
+
+
+def test_dag_exit_codes_are_the_step_clis() -> None:
+    """dags/mdp_dags/config.py repeats mdp.exitcodes (the DAGs cannot import mdp)."""
+    from mdp import exitcodes
+    from mdp_dags import config
+
+    assert (config.EXIT_FAULT, config.EXIT_REJECTED, config.EXIT_TERMINAL) == (
+        exitcodes.FAULT,
+        exitcodes.REJECTED,
+        exitcodes.TERMINAL,
+    )
