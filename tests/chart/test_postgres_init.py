@@ -87,6 +87,13 @@ def test_pipeline_login_writes_warehouse_and_audit_but_no_ddl(initialised) -> No
 def test_reader_login_only_reads(initialised) -> None:
     with _connect(initialised, "mdp_readonly", "reader-pw", "warehouse") as c:
         assert c.execute("SELECT count(*) FROM audit.file_ingestion_log").fetchone() is not None
+        # Metabase's connection: every KPI view, as the migrations' owner created them.
+        views = c.execute(
+            "SELECT table_name FROM information_schema.views WHERE table_schema = 'analytics'"
+        ).fetchall()
+        assert len(views) == 11
+        for (view,) in views:
+            c.execute(f"SELECT * FROM analytics.{view} LIMIT 1")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("INSERT INTO warehouse.channel_stats (channel_id) VALUES ('x')")
 
