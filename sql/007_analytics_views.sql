@@ -110,6 +110,23 @@ FROM audit.file_ingestion_log
 WHERE status IN ('validation_failed', 'processing_failed', 'loading_failed')
 GROUP BY 1, status, dataset;
 
+-- Every file now quarantined: where it is and why (the rule of its error report), for the
+-- pipeline dashboard's list of failures to look at.
+CREATE VIEW analytics.failed_files AS
+SELECT id                  AS audit_id,
+       dataset,
+       status              AS stage,
+       object_key,
+       final_key,
+       error ->> 'rule'    AS reason,
+       error ->> 'message' AS message,
+       size_bytes,
+       attempts,
+       created_at          AS arrived_at,
+       finished_at         AS failed_at
+FROM audit.file_ingestion_log
+WHERE status IN ('validation_failed', 'processing_failed', 'loading_failed');
+
 -- Each video's views per 30-second bucket (the largest count seen in the bucket) and the growth
 -- since the video's previous bucket with data.
 CREATE VIEW analytics.video_views_30s AS

@@ -91,7 +91,7 @@ def test_reader_login_only_reads(initialised) -> None:
         views = c.execute(
             "SELECT table_name FROM information_schema.views WHERE table_schema = 'analytics'"
         ).fetchall()
-        assert len(views) == 11
+        assert len(views) == 12
         for (view,) in views:
             c.execute(f"SELECT * FROM analytics.{view} LIMIT 1")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -103,6 +103,12 @@ def _insert(conn: psycopg.Connection) -> None:
                 (row_id, dataset, f"incoming/{dataset}/f{row_id}.csv", size,
                  f"{row_id:064x}", status, r_in, r_rej, r_ins, r_upd, created),
             )  # fmt: skip
+        cur.execute(
+            "UPDATE audit.file_ingestion_log SET error = %s, final_key = %s,"
+            " finished_at = '2026-03-01 11:00:05+00' WHERE id = 2",
+            ('{"rule": "missing_column", "message": "no column quantity"}',
+             "failed/validation_failed/sales/f2.csv"),
+        )  # fmt: skip
         for video, channel, cname, subs, views, likes, dislikes, updated in SNAPSHOTS:
             cur.execute(
                 "INSERT INTO warehouse.video_snapshots (video_id, channel_id, channel_name,"
@@ -253,6 +259,24 @@ def test_failed_files_per_day_and_stage(reader: psycopg.Connection) -> None:
     ]
 
 
+def test_failed_files_say_where_and_why(reader: psycopg.Connection) -> None:
+    got = rows(
+        reader,
+        "SELECT audit_id, stage, object_key, final_key, reason, message, failed_at"
+        " FROM analytics.failed_files ORDER BY audit_id",
+    )
+    assert [r[0] for r in got] == [2, 3, 4, 6]  # not the loaded file, not the duplicate
+    assert got[0] == (
+        2,
+        "validation_failed",
+        "incoming/sales/f2.csv",
+        "failed/validation_failed/sales/f2.csv",
+        "missing_column",
+        "no column quantity",
+        utc("2026-03-01T11:00:05+00:00"),
+    )
+
+
 def test_ingestion_daily(reader: psycopg.Connection) -> None:
     got = rows(
         reader,
@@ -351,7 +375,7 @@ def test_views_on_an_empty_warehouse_return_no_rows(conn: psycopg.Connection) ->
             "SELECT table_name FROM information_schema.views WHERE table_schema = 'analytics'"
         )
     ]
-    assert len(views) == 11
+    assert len(views) == 12
     for view in views:
         assert rows(conn, f"SELECT * FROM analytics.{view}") == [], view
 
