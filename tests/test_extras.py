@@ -21,6 +21,7 @@ STEPS = {
     "loader": "mdp.load.step",
     "generator": "mdp.generate.step",
     "setup": "mdp.db.migrate",
+    "provisioner": "mdp.metabase.provision",
 }
 
 
@@ -87,3 +88,8 @@ def _extra(name: str) -> set[str]:
 def test_extra_provides_every_import(extra: str, module: str) -> None:
     needed = {IMPORT_TO_DIST.get(m, m) for m in _third_party_imports(module) - CORE}
     assert needed - _extra(extra) == set(), f"add to the [{extra}] extra"
+
+
+def test_the_provisioner_extra_is_needed_by_its_step() -> None:
+    """The check above cannot pass vacuously for the provisioner: it does import httpx."""
+    assert "httpx" in _third_party_imports("mdp.metabase.provision")

@@ -216,6 +216,46 @@ def _cmd_setup_storage(args: argparse.Namespace) -> int:
     return exitcodes.OK
 
 
+def _cmd_metabase_provision(args: argparse.Namespace) -> int:
+    """Dashboards as code: Metabase's setup, warehouse connection and content (safe to repeat)."""
+    require("httpx", "provisioner")
+    require("yaml", "provisioner")
+    from mdp.config import MetabaseSettings, PostgresSettings
+    from mdp.errors import ConfigError
+    from mdp.metabase.client import MetabaseClient
+    from mdp.metabase.content import load_content
+    from mdp.metabase.provision import Admin, WarehouseLogin, provision
+
+    content = load_content(args.content)  # a broken file fails before any request
+    mb, pg = MetabaseSettings(), PostgresSettings()
+    if not mb.admin_email or mb.admin_password is None:
+        raise ConfigError(
+            "set METABASE__ADMIN_EMAIL and METABASE__ADMIN_PASSWORD (or ..._PASSWORD_FILE)"
+        )
+    if pg.password is None:
+        raise ConfigError("set PG__PASSWORD (or PG__PASSWORD_FILE): the read-only login's password")
+    admin = Admin(mb.admin_email, mb.admin_password.get_secret_value(), mb.site_name)
+    warehouse = WarehouseLogin(
+        host=pg.host,
+        port=pg.port,
+        dbname=pg.database,
+        user=pg.user,
+        password=pg.password.get_secret_value(),
+        ssl=pg.sslmode in {"require", "verify-ca", "verify-full"},
+    )
+    with MetabaseClient(mb.url, timeout=mb.request_timeout, backoff=mb.retry_backoff) as client:
+        report = provision(
+            client,
+            content,
+            admin,
+            warehouse,
+            wait_seconds=mb.wait_timeout,
+            update_connection=args.update_connection,
+        )
+    _emit({"step": "metabase-provision", **report.as_dict()})
+    return exitcodes.OK
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -243,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mdp",
         description="Mini Data Platform steps. Configuration comes from environment variables "
-        "(S3__*, PG__*, MDP__*); see the README.",
+        "(S3__*, PG__*, MDP__*, METABASE__*); see the README.",
         epilog="Exit codes: 0 done, 1 fault (retry), 2 usage, 3 data rejected and quarantined, "
         "4 terminal fault (do not retry). Exit 3 also means retries ran out and the file was "
         "quarantined in failed/<stage>/.",
@@ -327,6 +367,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--datasets", default="sales,youtube", help="comma-separated datasets")
     p.set_defaults(func=_cmd_setup_storage)
+
+    metabase = sub.add_parser("metabase", help="Metabase dashboards as code").add_subparsers(
+        dest="metabase_command", required=True
+    )
+    p = metabase.add_parser(
+        "provision",
+        help="first-time setup, warehouse connection, collections, questions and dashboards "
+        "from the dashboards file (safe to repeat: changes only what differs)",
+    )
+    p.add_argument(
+        "--content",
+        type=Path,
+        default=None,
+        help="dashboards file (default: the one shipped, metabase/dashboards.yaml)",
+    )
+    p.add_argument(
+        "--update-connection",
+        action="store_true",
+        help="send the warehouse connection's details even if they look unchanged (Metabase "
+        "never shows the password, so use this after rotating it)",
+    )
+    p.set_defaults(func=_cmd_metabase_provision)
 
     p = db.add_parser("migrate", help="apply pending SQL migrations (safe to repeat)")
     p.add_argument("--sql-dir", type=Path, default=None, help="migrations directory")

@@ -102,3 +102,35 @@ class StepSettings(BaseSettings):
     """Rows per record batch: the unit of memory. Peak memory grows with it, not the file."""
     report_row_numbers: int = Field(default=20, ge=1)
     """How many offending row numbers an error report lists per rule."""
+
+
+class MetabaseSettings(BaseSettings):
+    """Where Metabase is and who the provisioner is there (``mdp metabase provision``).
+
+    The warehouse connection it gives Metabase comes from ``PG__*``: the chart sets ``PG__USER``
+    and ``PG__PASSWORD`` from the read-only login's Secret for this Job."""
+
+    model_config = SettingsConfigDict(env_prefix="METABASE__", extra="ignore")
+
+    url: str = "http://127.0.0.1:3000"
+    """Base URL of Metabase (in the cluster: its Service)."""
+    admin_email: str | None = None
+    """E-mail of the admin the first-time setup creates and later runs log in as."""
+    admin_password: SecretStr | None = None
+    """The admin's password; or use ``METABASE__ADMIN_PASSWORD_FILE``."""
+    admin_password_file: Path | None = None
+    """Path of a mounted file holding the admin password."""
+    site_name: str = "Mini Data Platform"
+    """Site name set by the first-time setup."""
+    wait_timeout: float = Field(default=900.0, ge=0)
+    """Seconds to wait for Metabase to report healthy (a first start takes minutes)."""
+    request_timeout: float = Field(default=30.0, gt=0)
+    """Seconds before one HTTP request counts as failed (and is retried)."""
+    retry_backoff: float = Field(default=1.0, ge=0)
+    """First back-off between retries in seconds; doubles up to 15 s."""
+
+    @model_validator(mode="after")
+    def _load_password_file(self) -> Self:
+        if self.admin_password is None:
+            self.admin_password = _read_secret_file(self.admin_password_file)
+        return self

@@ -1,0 +1,386 @@
+"""Bring a Metabase to the state the dashboards file describes, and change nothing if it is there.
+
+Order of work, each step idempotent on its own:
+
+1. Log in: on a fresh Metabase (``has-user-setup`` false) finish the first-time setup with the
+   one-time setup token and the admin credentials from the Secret; afterwards log in with them.
+2. The warehouse connection (found by name): created with the read-only login, updated only when
+   its host, port, database, user or SSL flag differ (Metabase never returns the password, so a
+   rotated password is pushed with ``--update-connection``). Then a schema sync is requested, so
+   views added by a new migration show up without waiting for Metabase's hourly sync.
+3. Collections, questions, dashboards, in that order (each refers to ids of the one before),
+   found by the key in their description (``content.mark``), created when missing, updated in
+   place when any managed field differs, left alone otherwise.
+
+A dashboard's cards are compared as (question, row, col, size) tuples. ``PUT /api/dashboard/:id``
+replaces the whole card list, so an update sends every card, reusing the ids of cards that stay
+(Metabase updates those) and negative ids for new ones (Metabase creates those).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from mdp.errors import ConfigError, TerminalError
+from mdp.metabase.client import MetabaseClient, MetabaseError
+from mdp.metabase.content import Content, Dashboard, key_of, mark
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Admin:
+    email: str
+    password: str
+    site_name: str = "Mini Data Platform"
+
+
+@dataclass(frozen=True)
+class WarehouseLogin:
+    """The connection Metabase gets: the read-only role, never the owner or the pipeline."""
+
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str
+    ssl: bool = False
+
+    def visible_details(self) -> dict[str, Any]:
+        """The fields Metabase returns (it hides the password), for comparing."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "dbname": self.dbname,
+            "user": self.user,
+            "ssl": self.ssl,
+        }
+
+
+@dataclass
+class Report:
+    """What a run did, by kind of object: keys created and updated, count left unchanged."""
+
+    setup_completed: bool = False
+    database_id: int | None = None
+    created: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    updated: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    unchanged: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def note(self, kind: str, key: str, action: str, object_id: int) -> None:
+        if action == "unchanged":
+            self.unchanged[kind] += 1
+            log.debug("%s %s unchanged (id %s)", kind, key, object_id)
+            return
+        (self.created if action == "created" else self.updated)[kind].append(key)
+        log.info("%s %s %s (id %s)", action, kind, key, object_id)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "setup_completed": self.setup_completed,
+            "database_id": self.database_id,
+            "created": dict(self.created),
+            "updated": dict(self.updated),
+            "unchanged": dict(self.unchanged),
+        }
+
+
+def native_query(sql: str, database_id: int) -> dict[str, Any]:
+    """A native question's ``dataset_query`` in the form every Metabase version accepts."""
+    return {
+        "type": "native",
+        "native": {"query": sql, "template-tags": {}},
+        "database": database_id,
+    }
+
+
+def query_of(dataset_query: dict[str, Any] | None) -> tuple[str | None, int | None]:
+    """(SQL, database id) of a stored card, in either of Metabase's formats: legacy MBQL 4
+    (``native.query``) or MBQL 5, which v0.57+ returns (``stages[0].native``)."""
+    if not dataset_query:
+        return None, None
+    database = dataset_query.get("database")
+    native = dataset_query.get("native")
+    if isinstance(native, dict):
+        return native.get("query"), database
+    stages = dataset_query.get("stages") or [{}]
+    sql = stages[0].get("native")
+    return (sql if isinstance(sql, str) else None), database
+
+
+def _as_list(payload: Any) -> list[dict[str, Any]]:
+    """List endpoints answer a bare list or, in newer versions, ``{"data": [...]}``."""
+    if isinstance(payload, dict):
+        return list(payload.get("data") or [])
+    return list(payload or [])
+
+
+def _parent_id(collection: dict[str, Any]) -> int | None:
+    """A collection's parent from its ``location`` ("/" is the root, "/4/9/" means parent 9)."""
+    ids = [p for p in str(collection.get("location") or "/").split("/") if p]
+    return int(ids[-1]) if ids else None
+
+
+def _by_key(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Managed, not archived objects by their key; the oldest wins if a key was duplicated."""
+    found: dict[str, dict[str, Any]] = {}
+    for obj in sorted(objects, key=lambda o: o["id"] if isinstance(o.get("id"), int) else 0):
+        key = key_of(obj.get("description"))
+        if key and not obj.get("archived") and key not in found:
+            found[key] = obj
+    return found
+
+
+class Provisioner:
+    def __init__(
+        self,
+        client: MetabaseClient,
+        content: Content,
+        admin: Admin,
+        warehouse: WarehouseLogin,
+        *,
+        update_connection: bool = False,
+    ) -> None:
+        self.client = client
+        self.content = content
+        self.admin = admin
+        self.warehouse = warehouse
+        self.update_connection = update_connection
+        self.report = Report()
+
+    def run(self) -> Report:
+        self.log_in()
+        database_id = self.ensure_database()
+        self.client.post(f"/api/database/{database_id}/sync_schema")
+        collections = self.ensure_collections()
+        questions = self.ensure_questions(database_id, collections)
+        for dashboard in self.content.dashboards:
+            self.ensure_dashboard(dashboard, collections, questions)
+        return self.report
+
+    # --- 1. session --------------------------------------------------------------------------
+
+    def log_in(self) -> None:
+        properties = self.client.get("/api/session/properties")
+        if not properties.get("has-user-setup"):
+            token = properties.get("setup-token")
+            if not token:
+                raise TerminalError("Metabase is not set up yet but offers no setup token")
+            log.info("first start: completing Metabase's setup as %s", self.admin.email)
+            session = self.client.post(
+                "/api/setup",
+                {
+                    "token": token,
+                    "user": {
+                        "email": self.admin.email,
+                        "password": self.admin.password,
+                        "first_name": "Platform",
+                        "last_name": "Admin",
+                    },
+                    "prefs": {"site_name": self.admin.site_name, "allow_tracking": False},
+                },
+            )
+            self.report.setup_completed = True
+        else:
+            try:
+                session = self.client.post(
+                    "/api/session",
+                    {"username": self.admin.email, "password": self.admin.password},
+                )
+            except MetabaseError as e:
+                if e.status in (400, 401):
+                    raise ConfigError(
+                        f"Metabase is already set up and refused the admin login {self.admin.email}"
+                        " from the Secret (was the admin password changed in Metabase, or the"
+                        " Secret replaced?): " + e.message
+                    ) from e
+                raise
+        self.client.login(session["id"])
+
+    # --- 2. warehouse connection ------------------------------------------------------------
+
+    def ensure_database(self) -> int:
+        name = self.content.database.name
+        details = {**self.warehouse.visible_details(), "password": self.warehouse.password}
+        found = [
+            d
+            for d in _as_list(self.client.get("/api/database"))
+            if d.get("name") == name and d.get("engine") == "postgres"
+        ]
+        if not found:
+            created = self.client.post(
+                "/api/database",
+                {
+                    "engine": "postgres",
+                    "name": name,
+                    "details": details,
+                    "is_full_sync": True,
+                    "is_on_demand": False,
+                    "auto_run_queries": True,
+                },
+            )
+            self.report.note("database", name, "created", created["id"])
+            self.report.database_id = int(created["id"])
+            return self.report.database_id
+        current = min(found, key=lambda d: d["id"])
+        shown = current.get("details") or {}
+        visible = {k: shown.get(k) for k in self.warehouse.visible_details()}
+        port = visible.get("port")
+        visible["port"] = int(port) if port is not None else None  # the UI saves it as text
+        visible["ssl"] = bool(visible.get("ssl"))
+        if self.update_connection or visible != self.warehouse.visible_details():
+            self.client.put(
+                f"/api/database/{current['id']}",
+                {"engine": "postgres", "name": name, "details": details},
+            )
+            self.report.note("database", name, "updated", current["id"])
+        else:
+            self.report.note("database", name, "unchanged", current["id"])
+        self.report.database_id = int(current["id"])
+        return self.report.database_id
+
+    # --- 3. content ---------------------------------------------------------------------------
+
+    def ensure_collections(self) -> dict[str, int]:
+        existing = _by_key(_as_list(self.client.get("/api/collection")))
+        ids: dict[str, int] = {}
+        for spec in self.content.collections:
+            desired = {
+                "name": spec.name,
+                "description": mark(spec.description, spec.key),
+                "parent_id": ids[spec.parent] if spec.parent else None,
+            }
+            current = existing.get(spec.key)
+            if current is None:
+                ids[spec.key] = self.client.post("/api/collection", desired)["id"]
+                self.report.note("collection", spec.key, "created", ids[spec.key])
+                continue
+            ids[spec.key] = current["id"]
+            now = {
+                "name": current.get("name"),
+                "description": current.get("description"),
+                "parent_id": _parent_id(current),
+            }
+            action = "unchanged" if now == desired else "updated"
+            if action == "updated":
+                self.client.put(f"/api/collection/{current['id']}", desired)
+            self.report.note("collection", spec.key, action, current["id"])
+        return ids
+
+    def ensure_questions(self, database_id: int, collections: dict[str, int]) -> dict[str, int]:
+        existing = _by_key(_as_list(self.client.get("/api/card")))
+        ids: dict[str, int] = {}
+        for q in self.content.questions:
+            desired = {
+                "name": q.name,
+                "description": mark(q.description, q.key),
+                "display": q.display,
+                "visualization_settings": q.visualization_settings,
+                "collection_id": collections[q.collection],
+                "type": "question",
+                "dataset_query": native_query(q.sql, database_id),
+            }
+            current = existing.get(q.key)
+            if current is None:
+                ids[q.key] = self.client.post("/api/card", desired)["id"]
+                self.report.note("question", q.key, "created", ids[q.key])
+                continue
+            ids[q.key] = current["id"]
+            same = (
+                current.get("name") == q.name
+                and current.get("description") == desired["description"]
+                and current.get("display") == q.display
+                and (current.get("visualization_settings") or {}) == q.visualization_settings
+                and current.get("collection_id") == desired["collection_id"]
+                and current.get("type", "question") == "question"
+                and query_of(current.get("dataset_query")) == (q.sql, database_id)
+            )
+            if not same:
+                self.client.put(f"/api/card/{current['id']}", desired)
+            self.report.note("question", q.key, "unchanged" if same else "updated", current["id"])
+        return ids
+
+    def ensure_dashboard(
+        self, spec: Dashboard, collections: dict[str, int], questions: dict[str, int]
+    ) -> None:
+        collection_id = collections[spec.collection]
+        meta = {
+            "name": spec.name,
+            "description": mark(spec.description, spec.key),
+            "collection_id": collection_id,
+        }
+        items = _as_list(
+            self.client.get(f"/api/collection/{collection_id}/items", models="dashboard")
+        )
+        found = _by_key([i for i in items if i.get("model", "dashboard") == "dashboard"])
+        listed = found.get(spec.key)
+        wanted = sorted(
+            (questions[c.question], c.row, c.col, c.size_x, c.size_y) for c in spec.cards
+        )
+        if listed is None:
+            dashboard_id = self.client.post("/api/dashboard", meta)["id"]
+            current: dict[str, Any] = {"dashcards": []}
+            action = "created"
+        else:
+            dashboard_id = listed["id"]
+            current = self.client.get(f"/api/dashboard/{dashboard_id}")
+            have = sorted(
+                (d.get("card_id"), d.get("row"), d.get("col"), d.get("size_x"), d.get("size_y"))
+                for d in current.get("dashcards") or []
+            )
+            same_meta = all(current.get(k) == v for k, v in meta.items())
+            action = "unchanged" if same_meta and have == wanted else "updated"
+        if action != "unchanged":
+            dashcards = self._dashcards(spec, current.get("dashcards") or [], questions)
+            self.client.put(f"/api/dashboard/{dashboard_id}", {**meta, "dashcards": dashcards})
+        self.report.note("dashboard", spec.key, action, dashboard_id)
+
+    @staticmethod
+    def _dashcards(
+        spec: Dashboard, existing: list[dict[str, Any]], questions: dict[str, int]
+    ) -> list[dict[str, Any]]:
+        """Every card of the dashboard (the PUT replaces the list): existing dashcards of the same
+        question keep their id, new ones get -1, -2, ..."""
+        reusable: dict[Any, list[int]] = defaultdict(list)
+        for d in sorted(existing, key=lambda d: d["id"]):
+            reusable[d.get("card_id")].append(d["id"])
+        cards = []
+        new_id = 0
+        for c in spec.cards:
+            card_id = questions[c.question]
+            if reusable[card_id]:
+                dashcard_id = reusable[card_id].pop(0)
+            else:
+                new_id -= 1
+                dashcard_id = new_id
+            cards.append(
+                {
+                    "id": dashcard_id,
+                    "card_id": card_id,
+                    "row": c.row,
+                    "col": c.col,
+                    "size_x": c.size_x,
+                    "size_y": c.size_y,
+                    "parameter_mappings": [],
+                    "series": [],
+                    "visualization_settings": {},
+                }
+            )
+        return cards
+
+
+def provision(
+    client: MetabaseClient,
+    content: Content,
+    admin: Admin,
+    warehouse: WarehouseLogin,
+    *,
+    wait_seconds: float,
+    update_connection: bool = False,
+) -> Report:
+    """Wait for Metabase to be healthy, then provision it; see the module docstring."""
+    client.wait_until_healthy(wait_seconds)
+    return Provisioner(client, content, admin, warehouse, update_connection=update_connection).run()

@@ -1,0 +1,366 @@
+"""A fake of the Metabase endpoints the provisioner uses, served by pytest-httpserver.
+
+Metabase (a JVM server with its own application database) cannot run in CI, so the provisioner is
+tested against this stand-in. It keeps state like Metabase does (ids, collections, cards,
+dashboards and their dashcards), enforces what the real API enforces and the provisioner relies on
+(setup token once, session header, required fields, dashcard shape, ``PUT`` replacing the card
+list), answers in Metabase's shapes (``{"data": [...]}`` lists, the root collection with id
+"root", MBQL 5 ``dataset_query`` as v0.57+ returns it, the password hidden), and records every
+request so tests can assert the exact conversation.
+
+Payload rules follow the Metabase API documentation (``/api/docs/openapi.json``) and source
+(setup, session, database, collection, card and dashboard endpoints).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug import Request, Response
+
+HIDDEN_PASSWORD = "**MetabasePass**"
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    query: str
+    body: Any
+
+    @property
+    def line(self) -> str:
+        return f"{self.method} {self.path}" + (f"?{self.query}" if self.query else "")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+def _need(body: dict[str, Any], *names: str) -> None:
+    missing = [n for n in names if body.get(n) in (None, "")]
+    if missing:
+        raise ApiError(400, {"errors": dict.fromkeys(missing, "value must be a non-blank string.")})
+
+
+@dataclass
+class FakeMetabase:
+    unhealthy_checks: int = 0
+    """How many /api/health calls answer 503 before Metabase is up."""
+    setup_token: str = field(default_factory=lambda: str(uuid.uuid4()))
+    users: dict[str, str] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    fail_next: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    """'METHOD /path' -> (status, body) to answer once instead of handling."""
+    sessions: set[str] = field(default_factory=set)
+    databases: dict[int, dict[str, Any]] = field(default_factory=dict)
+    collections: dict[int, dict[str, Any]] = field(default_factory=dict)
+    cards: dict[int, dict[str, Any]] = field(default_factory=dict)
+    dashboards: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _next: int = 100
+    _health_calls: int = 0
+
+    def new_id(self) -> int:
+        self._next += 1
+        return self._next
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def __call__(self, request: Request) -> Response:
+        body = json.loads(request.get_data()) if request.get_data() else None
+        call = Call(request.method, request.path, request.query_string.decode(), body)
+        self.calls.append(call)
+        try:
+            injected = self.fail_next.pop(f"{call.method} {call.path}", None)
+            if injected:
+                raise ApiError(*injected)
+            result = self._route(call, request)
+            status = 200
+        except ApiError as e:
+            result, status = e.body, e.status
+        return Response(json.dumps(result), status=status, content_type="application/json")
+
+    def _authenticated(self, request: Request) -> None:
+        if request.headers.get("X-Metabase-Session") not in self.sessions:
+            raise ApiError(401, "Unauthenticated")
+
+    def _route(self, call: Call, request: Request) -> Any:
+        public = {
+            ("GET", "/api/health"): self.health,
+            ("GET", "/api/session/properties"): self.properties,
+            ("POST", "/api/setup"): self.setup,
+            ("POST", "/api/session"): self.login,
+        }
+        if (call.method, call.path) in public:
+            return public[(call.method, call.path)](call.body)
+        self._authenticated(request)
+        routes = [
+            ("GET", r"/api/database", self.list_databases),
+            ("POST", r"/api/database", self.create_database),
+            ("PUT", r"/api/database/(\d+)", self.update_database),
+            ("POST", r"/api/database/(\d+)/sync_schema", self.sync_schema),
+            ("GET", r"/api/collection", self.list_collections),
+            ("POST", r"/api/collection", self.create_collection),
+            ("PUT", r"/api/collection/(\d+)", self.update_collection),
+            ("GET", r"/api/collection/(\d+)/items", self.collection_items),
+            ("GET", r"/api/card", self.list_cards),
+            ("POST", r"/api/card", self.create_card),
+            ("PUT", r"/api/card/(\d+)", self.update_card),
+            ("POST", r"/api/dashboard", self.create_dashboard),
+            ("GET", r"/api/dashboard/(\d+)", self.get_dashboard),
+            ("PUT", r"/api/dashboard/(\d+)", self.update_dashboard),
+        ]
+        for method, pattern, handler in routes:
+            m = re.fullmatch(pattern, call.path)
+            if m and method == call.method:
+                args = [int(g) for g in m.groups()]
+                if handler == self.collection_items:
+                    return handler(*args, request.args.getlist("models"))
+                return handler(*args, call.body) if call.method != "GET" else handler(*args)
+        raise ApiError(404, f"API endpoint does not exist: {call.method} {call.path}")
+
+    # --- public endpoints --------------------------------------------------------------------
+
+    def health(self, _: Any) -> Any:
+        self._health_calls += 1
+        if self._health_calls <= self.unhealthy_checks:
+            raise ApiError(503, {"status": "initializing", "progress": 0.4})
+        return {"status": "ok"}
+
+    def properties(self, _: Any) -> Any:
+        done = bool(self.users)
+        return {
+            "has-user-setup": done,
+            "setup-token": None if done else self.setup_token,
+            "version": {"tag": "v0.57.4"},
+        }
+
+    def setup(self, body: dict[str, Any]) -> Any:
+        if self.users:
+            raise ApiError(
+                403, "The /api/setup route can only be used to create the first user, however a "
+                "user currently exists."
+            )  # fmt: skip
+        if body.get("token") != self.setup_token:
+            raise ApiError(400, {"errors": {"token": "Token does not match the setup token."}})
+        user = body.get("user") or {}
+        _need(user, "email", "password")
+        _need(body.get("prefs") or {}, "site_name")
+        self.users[user["email"]] = user["password"]
+        return self._session()
+
+    def login(self, body: dict[str, Any]) -> Any:
+        if self.users.get(body.get("username", "")) != body.get("password"):
+            raise ApiError(401, {"errors": {"password": "did not match stored password"}})
+        return self._session()
+
+    def _session(self) -> Any:
+        session = str(uuid.uuid4())
+        self.sessions.add(session)
+        return {"id": session}
+
+    # --- databases ---------------------------------------------------------------------------
+
+    def _shown_database(self, db: dict[str, Any]) -> dict[str, Any]:
+        return {**db, "details": {**db["details"], "password": HIDDEN_PASSWORD}}
+
+    def list_databases(self) -> Any:
+        data = [self._shown_database(d) for d in self.databases.values()]
+        return {"data": data, "total": len(data)}
+
+    def create_database(self, body: dict[str, Any]) -> Any:
+        _need(body, "name", "engine", "details")
+        db = {"id": self.new_id(), **body}
+        self.databases[db["id"]] = db
+        return self._shown_database(db)
+
+    def update_database(self, db_id: int, body: dict[str, Any]) -> Any:
+        self.databases[self._exists(self.databases, db_id)].update(body)
+        return self._shown_database(self.databases[db_id])
+
+    def sync_schema(self, db_id: int, _: Any) -> Any:
+        self._exists(self.databases, db_id)
+        return {"status": "ok"}
+
+    # --- collections -------------------------------------------------------------------------
+
+    def _location(self, parent_id: int | None) -> str:
+        if parent_id is None:
+            return "/"
+        parent = self.collections[self._exists(self.collections, parent_id)]
+        return f"{parent['location']}{parent_id}/"
+
+    def list_collections(self) -> Any:
+        root = {"id": "root", "name": "Our analytics", "location": None, "can_write": True}
+        return [root, *(c for c in self.collections.values() if not c["archived"])]
+
+    def create_collection(self, body: dict[str, Any]) -> Any:
+        _need(body, "name")
+        coll = {
+            "id": self.new_id(),
+            "name": body["name"],
+            "description": body.get("description"),
+            "location": self._location(body.get("parent_id")),
+            "archived": False,
+            "personal_owner_id": None,
+        }
+        self.collections[coll["id"]] = coll
+        return coll
+
+    def update_collection(self, coll_id: int, body: dict[str, Any]) -> Any:
+        coll = self.collections[self._exists(self.collections, coll_id)]
+        coll.update({k: body[k] for k in ("name", "description") if k in body})
+        if "parent_id" in body:
+            coll["location"] = self._location(body["parent_id"])
+        return coll
+
+    def collection_items(self, coll_id: int, models: list[str]) -> Any:
+        self._exists(self.collections, coll_id)
+        data = []
+        if not models or "dashboard" in models:
+            data += [
+                {"id": d["id"], "name": d["name"], "description": d["description"],
+                 "model": "dashboard"}
+                for d in self.dashboards.values()
+                if d["collection_id"] == coll_id and not d["archived"]
+            ]  # fmt: skip
+        if not models or "card" in models:
+            data += [
+                {"id": c["id"], "name": c["name"], "description": c["description"], "model": "card"}
+                for c in self.cards.values()
+                if c["collection_id"] == coll_id and not c["archived"]
+            ]
+        return {"data": data, "total": len(data), "models": models}
+
+    # --- cards -------------------------------------------------------------------------------
+
+    def _stored_query(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Metabase v0.57+ stores and returns MBQL 5 whatever it was sent."""
+        if query.get("type") != "native":
+            raise ApiError(400, {"message": "the fake only knows native queries"})
+        self._exists(self.databases, query.get("database"))
+        return {
+            "lib/type": "mbql/query",
+            "database": query["database"],
+            "stages": [
+                {
+                    "lib/type": "mbql.stage/native",
+                    "native": query["native"]["query"],
+                    "template-tags": query["native"].get("template-tags", {}),
+                }
+            ],
+        }
+
+    def list_cards(self) -> Any:
+        return [c for c in self.cards.values() if not c["archived"]]
+
+    def create_card(self, body: dict[str, Any]) -> Any:
+        _need(body, "name", "display", "dataset_query")
+        if not isinstance(body.get("visualization_settings"), dict):
+            raise ApiError(400, {"errors": {"visualization_settings": "value must be a map."}})
+        if body.get("collection_id") is not None:
+            self._exists(self.collections, body["collection_id"])
+        card = {
+            "id": self.new_id(),
+            "entity_id": uuid.uuid4().hex[:21],
+            "archived": False,
+            "type": body.get("type", "question"),
+            "name": body["name"],
+            "description": body.get("description"),
+            "display": body["display"],
+            "visualization_settings": body["visualization_settings"],
+            "collection_id": body.get("collection_id"),
+            "dataset_query": self._stored_query(body["dataset_query"]),
+            "query_type": "native",
+        }
+        card["database_id"] = card["dataset_query"]["database"]
+        self.cards[card["id"]] = card
+        return card
+
+    def update_card(self, card_id: int, body: dict[str, Any]) -> Any:
+        card = self.cards[self._exists(self.cards, card_id)]
+        for k in ("name", "description", "display", "visualization_settings", "collection_id"):
+            if k in body:
+                card[k] = body[k]
+        if "dataset_query" in body:
+            card["dataset_query"] = self._stored_query(body["dataset_query"])
+        return card
+
+    # --- dashboards --------------------------------------------------------------------------
+
+    def create_dashboard(self, body: dict[str, Any]) -> Any:
+        _need(body, "name")
+        if "dashcards" in body:
+            raise ApiError(400, {"message": "POST /api/dashboard takes no dashcards"})
+        if body.get("collection_id") is not None:
+            self._exists(self.collections, body["collection_id"])
+        dash = {
+            "id": self.new_id(),
+            "name": body["name"],
+            "description": body.get("description"),
+            "collection_id": body.get("collection_id"),
+            "archived": False,
+            "dashcards": [],
+            "tabs": [],
+            "parameters": [],
+        }
+        self.dashboards[dash["id"]] = dash
+        return dash
+
+    def get_dashboard(self, dash_id: int) -> Any:
+        return self.dashboards[self._exists(self.dashboards, dash_id)]
+
+    def update_dashboard(self, dash_id: int, body: dict[str, Any]) -> Any:
+        dash = self.dashboards[self._exists(self.dashboards, dash_id)]
+        for k in ("name", "description", "collection_id"):
+            if k in body:
+                dash[k] = body[k]
+        if "dashcards" in body:  # the whole list: missing ones are deleted
+            ids = [d.get("id") for d in body["dashcards"]]
+            if len(set(ids)) != len(ids):
+                raise ApiError(400, {"errors": {"dashcards": "ids must be unique"}})
+            current = {d["id"] for d in dash["dashcards"]}
+            cards = []
+            for d in body["dashcards"]:
+                if not isinstance(d.get("id"), int):
+                    raise ApiError(400, {"errors": {"dashcards": "id must be an integer"}})
+                if d["size_x"] < 1 or d["size_y"] < 1 or d["row"] < 0 or d["col"] < 0:
+                    raise ApiError(400, {"errors": {"dashcards": "bad position or size"}})
+                self._exists(self.cards, d.get("card_id"))
+                if d["id"] > 0 and d["id"] not in current:
+                    raise ApiError(404, f"dashcard {d['id']} is not on dashboard {dash_id}")
+                new_id = d["id"] if d["id"] > 0 else self.new_id()
+                cards.append({**d, "id": new_id, "dashboard_id": dash_id, "dashboard_tab_id": None})
+            dash["dashcards"] = cards
+        return dash
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _exists(table: dict[int, Any], object_id: Any) -> int:
+        if object_id not in table:
+            raise ApiError(404, "Not found.")
+        return int(object_id)
+
+    # --- for assertions ----------------------------------------------------------------------
+
+    def lines(self) -> list[str]:
+        return [c.line for c in self.calls]
+
+    def writes(self) -> list[str]:
+        return [c.line for c in self.calls if c.method in {"POST", "PUT", "DELETE"}]
+
+    def snapshot(self) -> str:
+        """Every object Metabase holds, for "nothing changed" comparisons."""
+        return json.dumps(
+            [self.databases, self.collections, self.cards, self.dashboards],
+            sort_keys=True,
+            default=str,
+        )

@@ -1,0 +1,407 @@
+"""The provisioner against the fake Metabase (tests/metabase/fake.py): the exact requests of a
+first run, of a second run (nothing new), and of runs after the file changed; errors and retries.
+
+Metabase itself cannot run in CI; the fake keeps Metabase's state and answer shapes so these
+tests show what the provisioner sends and that repeating it converges."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from mdp.errors import ConfigError, TransientError
+from mdp.metabase.client import MetabaseClient, MetabaseError
+from mdp.metabase.content import Card, Content, load_content, mark
+from mdp.metabase.provision import Admin, Report, WarehouseLogin, provision
+from tests.metabase.fake import HIDDEN_PASSWORD, FakeMetabase
+
+ADMIN = Admin("admin@mdp.local", "s3cret-Admin-pw", "Mini Data Platform")
+WAREHOUSE = WarehouseLogin("mdp-postgresql", 5432, "warehouse", "mdp_readonly", "reader-pw")
+CONTENT = load_content()
+
+
+def run(client: MetabaseClient, content: Content = CONTENT, **kwargs: Any) -> Report:
+    return provision(client, content, ADMIN, WAREHOUSE, wait_seconds=60, **kwargs)
+
+
+def body_of(fake: FakeMetabase, line: str) -> Any:
+    (call,) = [c for c in fake.calls if c.line == line]
+    return call.body
+
+
+def reads_of_a_provisioned_metabase(fake: FakeMetabase) -> list[str]:
+    """The requests of a run that finds everything in place."""
+    db_id = next(iter(fake.databases))
+    collections = {c["name"]: c["id"] for c in fake.collections.values()}
+    dashboards = {d["name"]: d["id"] for d in fake.dashboards.values()}
+    out = [
+        "GET /api/health",
+        "GET /api/session/properties",
+        "POST /api/session",
+        "GET /api/database",
+        f"POST /api/database/{db_id}/sync_schema",
+        "GET /api/collection",
+        "GET /api/card",
+    ]
+    for collection, dashboard in [("Sales", "Sales"), ("YouTube", "YouTube"),
+                                  ("Pipeline health", "Pipeline health")]:  # fmt: skip
+        out += [
+            f"GET /api/collection/{collections[collection]}/items?models=dashboard",
+            f"GET /api/dashboard/{dashboards[dashboard]}",
+        ]
+    return out
+
+
+def test_first_run_sets_up_metabase_and_creates_everything(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    report = run(client)
+
+    n_questions = len(CONTENT.questions)
+    lines = fake.lines()
+    assert lines[:5] == [
+        "GET /api/health",
+        "GET /api/session/properties",
+        "POST /api/setup",
+        "GET /api/database",
+        "POST /api/database",
+    ]
+    db_id = next(iter(fake.databases))
+    assert lines[5:8] == [
+        f"POST /api/database/{db_id}/sync_schema",
+        "GET /api/collection",
+        "POST /api/collection",
+    ]
+    assert lines.count("POST /api/collection") == 4
+    assert lines.count("POST /api/card") == n_questions
+    assert lines.count("POST /api/dashboard") == 3
+    assert len([w for w in fake.writes() if w.startswith("PUT /api/dashboard/")]) == 3
+    assert not [w for w in fake.writes() if w.startswith("PUT /api/card")]
+    assert len(lines) == 8 + 3 + 1 + n_questions + 3 * 3  # + collections, cards list, 3 × dash
+
+    setup = body_of(fake, "POST /api/setup")
+    assert setup == {
+        "token": fake.setup_token,
+        "user": {
+            "email": "admin@mdp.local",
+            "password": "s3cret-Admin-pw",
+            "first_name": "Platform",
+            "last_name": "Admin",
+        },
+        "prefs": {"site_name": "Mini Data Platform", "allow_tracking": False},
+    }
+    assert body_of(fake, "POST /api/database") == {
+        "engine": "postgres",
+        "name": "Warehouse",
+        "details": {
+            "host": "mdp-postgresql",
+            "port": 5432,
+            "dbname": "warehouse",
+            "user": "mdp_readonly",  # the read-only login, never the owner
+            "password": "reader-pw",
+            "ssl": False,
+        },
+        "is_full_sync": True,
+        "is_on_demand": False,
+        "auto_run_queries": True,
+    }
+
+    # Collections: the tree of the file, each with its key.
+    by_name = {c["name"]: c for c in fake.collections.values()}
+    root = by_name["Mini Data Platform"]
+    assert root["location"] == "/"
+    for name in ("Sales", "YouTube", "Pipeline health"):
+        assert by_name[name]["location"] == f"/{root['id']}/"
+    assert by_name["Sales"]["description"] == mark(CONTENT.collections[1].description, "sales")
+
+    # Questions: SQL, display, settings and collection as in the file.
+    cards = {c["name"]: c for c in fake.cards.values()}
+    assert len(cards) == n_questions
+    for q in CONTENT.questions:
+        card = cards[q.name]
+        assert card["dataset_query"]["stages"][0]["native"] == q.sql
+        assert card["dataset_query"]["database"] == db_id
+        assert card["display"] == q.display
+        assert card["visualization_settings"] == q.visualization_settings
+        assert (
+            fake.collections[card["collection_id"]]["name"]
+            == by_name[
+                {"sales": "Sales", "youtube": "YouTube", "pipeline": "Pipeline health"}[
+                    q.collection
+                ]
+            ]["name"]
+        )
+        assert card["description"].endswith(f"mdp-key: {q.key}")
+
+    # Dashboards: every card at its place.
+    card_ids = {q.key: cards[q.name]["id"] for q in CONTENT.questions}
+    for spec in CONTENT.dashboards:
+        (dash,) = [d for d in fake.dashboards.values() if d["name"] == spec.name]
+        got = sorted((d["card_id"], d["row"], d["col"], d["size_x"], d["size_y"])
+                     for d in dash["dashcards"])  # fmt: skip
+        want = sorted((card_ids[c.question], c.row, c.col, c.size_x, c.size_y) for c in spec.cards)
+        assert got == want
+    # New dashcards are sent with negative ids, as the API asks.
+    first_put = next(c for c in fake.calls if c.line.startswith("PUT /api/dashboard/"))
+    assert [d["id"] for d in first_put.body["dashcards"]] == list(
+        range(-1, -len(first_put.body["dashcards"]) - 1, -1)
+    )
+
+    assert report.setup_completed
+    assert {k: len(v) for k, v in report.created.items()} == {
+        "database": 1,
+        "collection": 4,
+        "question": n_questions,
+        "dashboard": 3,
+    }
+
+
+def test_second_run_changes_nothing(fake: FakeMetabase, client: MetabaseClient) -> None:
+    run(client)
+    before = fake.snapshot()
+    fake.calls.clear()
+
+    report = run(client)
+
+    assert fake.lines() == reads_of_a_provisioned_metabase(fake)
+    assert fake.writes() == [
+        "POST /api/session",
+        f"POST /api/database/{next(iter(fake.databases))}/sync_schema",
+    ]
+    assert fake.snapshot() == before
+    assert not report.setup_completed
+    assert report.created == {}
+    assert report.updated == {}
+    assert report.unchanged == {
+        "database": 1,
+        "collection": 4,
+        "question": len(CONTENT.questions),
+        "dashboard": 3,
+    }
+
+
+def test_changed_sql_updates_the_question_in_place(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    run(client)
+    (card,) = [c for c in fake.cards.values() if c["name"] == "Daily revenue"]
+    cards_before = len(fake.cards)
+    dashboards_before = json.dumps(fake.dashboards, sort_keys=True)
+    fake.calls.clear()
+    new_sql = "SELECT day, currency, revenue FROM analytics.sales_daily WHERE revenue > 0"
+    content = CONTENT.model_copy(
+        update={
+            "questions": [
+                q.model_copy(update={"sql": new_sql}) if q.key == "sales.revenue_daily" else q
+                for q in CONTENT.questions
+            ]
+        }
+    )
+
+    report = run(client, content)
+
+    db_id = next(iter(fake.databases))
+    reads = reads_of_a_provisioned_metabase(fake)
+    assert fake.lines() == [*reads[:7], f"PUT /api/card/{card['id']}", *reads[7:]]
+    put = body_of(fake, f"PUT /api/card/{card['id']}")
+    assert put["dataset_query"] == {
+        "type": "native",
+        "native": {"query": new_sql, "template-tags": {}},
+        "database": db_id,
+    }
+    assert fake.cards[card["id"]]["dataset_query"]["stages"][0]["native"] == new_sql
+    assert len(fake.cards) == cards_before  # updated, not created
+    assert json.dumps(fake.dashboards, sort_keys=True) == dashboards_before
+    assert report.updated == {"question": ["sales.revenue_daily"]}
+
+    fake.calls.clear()
+    run(client, content)  # and converged
+    assert fake.writes() == ["POST /api/session", f"POST /api/database/{db_id}/sync_schema"]
+
+
+def test_moved_card_rewrites_the_whole_card_list_keeping_ids(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    run(client)
+    (dash,) = [d for d in fake.dashboards.values() if d["name"] == "Sales"]
+    dashcard_ids = sorted(d["id"] for d in dash["dashcards"])
+    spec = next(d for d in CONTENT.dashboards if d.key == "sales")
+    last = spec.cards[-1]
+    moved = spec.model_copy(
+        update={"cards": [*spec.cards[:-1], last.model_copy(update={"row": last.row + 10})]}
+    )
+    content = CONTENT.model_copy(
+        update={"dashboards": [moved if d.key == "sales" else d for d in CONTENT.dashboards]}
+    )
+    fake.calls.clear()
+
+    run(client, content)
+
+    assert [w for w in fake.writes() if w.startswith("PUT")] == [f"PUT /api/dashboard/{dash['id']}"]
+    put = body_of(fake, f"PUT /api/dashboard/{dash['id']}")
+    assert len(put["dashcards"]) == len(spec.cards)  # every card, not just the moved one
+    assert sorted(d["id"] for d in put["dashcards"]) == dashcard_ids  # the same dashcards
+    assert sorted(d["id"] for d in fake.dashboards[dash["id"]]["dashcards"]) == dashcard_ids
+    assert max(d["row"] for d in fake.dashboards[dash["id"]]["dashcards"]) == last.row + 10
+
+
+def test_a_new_card_on_a_dashboard_gets_a_negative_id(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    run(client)
+    spec = next(d for d in CONTENT.dashboards if d.key == "pipeline")
+    extra = Card(question="sales.orders_latest_day", row=30, col=0, size_x=6, size_y=4)
+    content = CONTENT.model_copy(
+        update={
+            "dashboards": [
+                d.model_copy(update={"cards": [*d.cards, extra]}) if d.key == "pipeline" else d
+                for d in CONTENT.dashboards
+            ]
+        }
+    )
+    (dash,) = [d for d in fake.dashboards.values() if d["name"] == "Pipeline health"]
+    fake.calls.clear()
+
+    run(client, content)
+
+    put = body_of(fake, f"PUT /api/dashboard/{dash['id']}")
+    assert [d["id"] for d in put["dashcards"] if d["id"] < 0] == [-1]
+    assert len(fake.dashboards[dash["id"]]["dashcards"]) == len(spec.cards) + 1
+
+
+def test_objects_not_managed_by_the_file_are_left_alone(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    run(client)
+    sales = next(c for c in fake.collections.values() if c["name"] == "Sales")
+    db_id = next(iter(fake.databases))
+    # Someone's own question and dashboard in our collection, and a look-alike by name.
+    own = fake.create_card(
+        {
+            "name": "Daily revenue",
+            "description": "my copy",
+            "display": "table",
+            "visualization_settings": {},
+            "collection_id": sales["id"],
+            "dataset_query": {"type": "native", "native": {"query": "SELECT 1"}, "database": db_id},
+        }
+    )
+    fake.create_dashboard({"name": "Sales", "collection_id": sales["id"]})
+    before = fake.snapshot()
+    fake.calls.clear()
+
+    run(client)
+
+    assert fake.snapshot() == before
+    assert fake.cards[own["id"]]["description"] == "my copy"
+
+
+def test_edits_made_in_metabase_are_put_back(fake: FakeMetabase, client: MetabaseClient) -> None:
+    run(client)
+    card = next(c for c in fake.cards.values() if c["name"] == "Top 10 customers by revenue")
+    card["display"] = "bar"
+    coll = next(c for c in fake.collections.values() if c["name"] == "YouTube")
+    coll["name"] = "Videos"
+    fake.calls.clear()
+
+    report = run(client)
+
+    assert report.updated == {"collection": ["youtube"], "question": ["sales.top_customers"]}
+    assert fake.cards[card["id"]]["display"] == "table"
+    assert fake.collections[coll["id"]]["name"] == "YouTube"
+
+
+def test_a_changed_connection_is_updated_and_the_password_sent_on_request(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    run(client)
+    (db_id,) = fake.databases
+    assert fake.list_databases()["data"][0]["details"]["password"] == HIDDEN_PASSWORD
+    moved = WarehouseLogin("pg.other", 5433, "warehouse", "mdp_readonly", "reader-pw")
+    fake.calls.clear()
+
+    provision(client, CONTENT, ADMIN, moved, wait_seconds=5)
+
+    assert body_of(fake, f"PUT /api/database/{db_id}")["details"]["host"] == "pg.other"
+    fake.calls.clear()
+    provision(client, CONTENT, ADMIN, moved, wait_seconds=5)
+    assert f"PUT /api/database/{db_id}" not in fake.writes()
+    provision(client, CONTENT, ADMIN, moved, wait_seconds=5, update_connection=True)
+    assert body_of(fake, f"PUT /api/database/{db_id}")["details"]["password"] == "reader-pw"
+
+
+def test_waits_for_metabase_to_become_healthy(
+    fake: FakeMetabase, client: MetabaseClient, sleeps: list[float]
+) -> None:
+    fake.unhealthy_checks = 4
+
+    run(client)
+
+    assert fake.lines()[:5] == ["GET /api/health"] * 5
+    assert sleeps == [1.0, 2.0, 4.0, 8.0]  # doubling (up to 15 s)
+
+
+def test_gives_up_when_metabase_stays_unhealthy(httpserver: Any, fake: FakeMetabase) -> None:
+    fake.unhealthy_checks = 10**6
+    with (
+        MetabaseClient(httpserver.url_for("/"), backoff=0.05) as client,
+        pytest.raises(TransientError, match=r"not healthy after .*HTTP 503.*initializing"),
+    ):
+        provision(client, CONTENT, ADMIN, WAREHOUSE, wait_seconds=0.3)
+    assert "POST /api/setup" not in fake.lines()
+
+
+def test_metabase_unreachable_is_transient() -> None:
+    with (
+        MetabaseClient("http://127.0.0.1:9", backoff=0.01) as client,  # discard port: refused
+        pytest.raises(TransientError, match="ConnectError"),
+    ):
+        provision(client, CONTENT, ADMIN, WAREHOUSE, wait_seconds=0.05)
+
+
+def test_a_503_during_provisioning_is_retried(
+    fake: FakeMetabase, client: MetabaseClient, sleeps: list[float]
+) -> None:
+    fake.fail_next["GET /api/card"] = (503, {"message": "busy"})
+
+    run(client)
+
+    assert fake.lines().count("GET /api/card") == 2
+    assert sleeps == [1.0]
+
+
+def test_wrong_admin_password_is_a_clear_terminal_error(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    run(client)
+    wrong = Admin("admin@mdp.local", "not-the-password")
+    with pytest.raises(ConfigError, match=r"refused the admin login admin@mdp\.local") as e:
+        provision(client, CONTENT, wrong, WAREHOUSE, wait_seconds=5)
+    assert e.value.terminal
+
+
+def test_metabase_refusing_a_payload_names_the_request_and_the_reason(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    fake.fail_next["POST /api/card"] = (400, {"errors": {"display": "value must be a string"}})
+    with pytest.raises(MetabaseError, match=r"POST /api/card: HTTP 400: .*display") as e:
+        run(client)
+    assert e.value.terminal
+    assert fake.lines().count("POST /api/card") == 1  # not retried
+
+
+def test_an_interrupted_first_run_completes_on_the_next(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    fake.fail_next["POST /api/dashboard"] = (400, {"message": "boom"})
+    with pytest.raises(MetabaseError):
+        run(client)
+    cards = len(fake.cards)
+
+    run(client)
+
+    assert len(fake.cards) == cards == len(CONTENT.questions)  # found again, not duplicated
+    assert len(fake.dashboards) == 3
+    assert len(fake.collections) == 4
