@@ -20,7 +20,7 @@ NAMESPACE ?= mdp
 TIMEOUT ?= 15m
 DOCKER ?= docker
 IMAGE_TAG ?= dev
-STEP_IMAGES := validator transformer loader generator
+STEP_IMAGES := validator transformer loader generator provisioner
 KUBECTL := kubectl --context kind-$(CLUSTER) -n $(NAMESPACE)
 HELM ?= $(if $(wildcard $(TOOLS_BIN)/helm),$(TOOLS_BIN)/helm,helm)
 

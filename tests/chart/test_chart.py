@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,7 @@ def test_default_values_render_exactly_these_objects() -> None:
             ("CronJob", "mdp-generator-sales"),
             ("CronJob", "mdp-generator-youtube"),
             ("Deployment", "mdp-metabase"),
+            ("Job", "mdp-metabase-provision"),
             ("Job", "mdp-setup"),
             ("Role", "mdp-pod-launcher"),
             ("RoleBinding", "mdp-pod-launcher"),
@@ -78,6 +81,7 @@ def test_default_values_render_exactly_these_objects() -> None:
                 "postgresql",
                 "clients-egress",
                 "metabase",
+                "metabase-provision",
                 "airflow",
             )
         ]
@@ -122,6 +126,102 @@ def test_metabase_readiness_is_its_health_endpoint() -> None:
         "spec.template.spec.containers[0].env[?name=='MB_DB_TYPE'].value", docs[0]
     )
     assert env == ["postgres"]
+
+
+class TestMetabaseProvisioning:
+    """The Job that runs `mdp metabase provision` (dashboards as code) after install/upgrade."""
+
+    @staticmethod
+    def _job(docs: list[dict[str, Any]]) -> dict[str, Any]:
+        return next(d for d in by_kind(docs, "Job") if d["metadata"]["name"].endswith("provision"))
+
+    def test_is_a_hook_after_the_migrations(self) -> None:
+        docs = render_chart()
+        job, setup = self._job(docs), next(d for d in docs if d["metadata"]["name"] == "mdp-setup")
+        hooks = job["metadata"]["annotations"]
+        assert hooks["helm.sh/hook"] == "post-install,post-upgrade"
+        assert int(hooks["helm.sh/hook-weight"]) > int(
+            setup["metadata"]["annotations"]["helm.sh/hook-weight"]
+        )
+        assert "before-hook-creation" in hooks["helm.sh/hook-delete-policy"]
+        assert job["spec"]["backoffLimit"] >= 3  # exit 1 while Metabase starts: tried again
+
+    def test_runs_the_provisioner_image_against_the_metabase_service(self) -> None:
+        docs = render_chart(values={"images": {"steps": {"tag": "abc123"}}})
+        (container,) = self._job(docs)["spec"]["template"]["spec"]["containers"]
+        assert container["image"] == "mini-data-platform/provisioner:abc123"
+        assert [*container["command"], *container["args"]] == ["mdp", "metabase", "provision"]
+        env = {e["name"]: e for e in container["env"]}
+        service = next(
+            d for d in by_kind(docs, "Service") if d["metadata"]["name"] == "mdp-metabase"
+        )
+        assert env["METABASE__URL"]["value"] == "http://mdp-metabase:3000"
+        assert 3000 in [p["port"] for p in service["spec"]["ports"]]
+        assert env["METABASE__WAIT_TIMEOUT"]["value"] == "900"
+
+    def test_gets_the_admin_and_the_read_only_login_only(self) -> None:
+        docs = render_chart()
+        (container,) = self._job(docs)["spec"]["template"]["spec"]["containers"]
+        refs = {
+            e["name"]: (
+                e["valueFrom"]["secretKeyRef"]["name"],
+                e["valueFrom"]["secretKeyRef"]["key"],
+            )
+            for e in container["env"]
+            if "valueFrom" in e
+        }
+        assert refs == {
+            "METABASE__ADMIN_EMAIL": ("mdp-metabase-admin", "email"),
+            "METABASE__ADMIN_PASSWORD": ("mdp-metabase-admin", "password"),
+            "PG__USER": ("mdp-postgres-reader", "username"),
+            "PG__PASSWORD": ("mdp-postgres-reader", "password"),
+        }
+        reader = next(
+            d for d in by_kind(docs, "Secret") if d["metadata"]["name"] == "mdp-postgres-reader"
+        )
+        assert base64.b64decode(reader["data"]["username"]).decode() == "mdp_readonly"
+        (cm,) = jmespath.search("spec.template.spec.containers[0].envFrom[].configMapRef.name",
+                                self._job(docs)) or [None]  # fmt: skip
+        config = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == cm)
+        assert {"PG__HOST", "PG__PORT", "PG__DATABASE"} <= set(config["data"])
+
+    def test_admin_password_meets_metabase_complexity(self) -> None:
+        docs = render_chart()
+        secret = next(d for d in docs if d["metadata"]["name"] == "mdp-metabase-admin")
+        password = base64.b64decode(secret["data"]["password"]).decode()
+        assert len(password) >= 8
+        assert re.search(r"[A-Z].*[A-Z]", password) and re.search(r"[a-z].*[a-z]", password)
+        assert re.search(r"\d", password) and re.search(r"[^A-Za-z0-9]", password)
+
+    def test_may_talk_to_metabase_and_nothing_else(self) -> None:
+        policies = by_kind(render_chart(), "NetworkPolicy")
+        own = next(p for p in policies if p["metadata"]["name"] == "mdp-metabase-provision")
+        assert own["spec"]["podSelector"]["matchLabels"] == {
+            "app.kubernetes.io/name": "metabase-provision"
+        }
+        assert own["spec"]["egress"] == [
+            {
+                "to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "metabase"}}}],
+                "ports": [{"protocol": "TCP", "port": 3000}],
+            }
+        ]
+        metabase = next(p for p in policies if p["metadata"]["name"] == "mdp-metabase")
+        assert {"ports": [{"protocol": "TCP", "port": 3000}]} in metabase["spec"]["ingress"]
+
+    @pytest.mark.parametrize(
+        "values",
+        [{"metabase": {"enabled": False}}, {"metabase": {"provisioner": {"enabled": False}}}],
+    )
+    def test_can_be_switched_off(self, values: dict[str, Any]) -> None:
+        jobs = [d["metadata"]["name"] for d in by_kind(render_chart(values=values), "Job")]
+        assert jobs == ["mdp-setup"]
+
+    def test_metabase_sends_no_usage_data(self) -> None:
+        docs = render_chart(show_only=["templates/metabase/metabase-deployment.yaml"])
+        env = jmespath.search(
+            "spec.template.spec.containers[0].env[?name=='MB_ANON_TRACKING_ENABLED'].value", docs[0]
+        )
+        assert env == ["false"]
 
 
 class TestNetworkPolicies:

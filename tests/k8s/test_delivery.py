@@ -86,8 +86,10 @@ def test_every_image_referenced_is_built_by_skaffold_and_make() -> None:
     assert referenced <= made, referenced - made
     assert referenced == {
         f"{OURS}{n}"
-        for n in ("validator", "transformer", "loader", "generator", "minio", "airflow")
-    }
+        for n in (
+            "validator", "transformer", "loader", "generator", "provisioner", "minio", "airflow"
+        )
+    }  # fmt: skip
 
 
 def test_skaffold_value_templates_name_real_artifacts() -> None:
