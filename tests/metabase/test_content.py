@@ -128,5 +128,5 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
         load_content(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("collections: [\n")
-    with pytest.raises(ConfigError, match="bad.yaml"):
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
         load_content(bad)
