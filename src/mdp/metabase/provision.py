@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,6 +245,28 @@ class Provisioner:
 
     # --- 3. content ---------------------------------------------------------------------------
 
+    def _upsert(
+        self,
+        kind: str,
+        key: str,
+        path: str,
+        desired: dict[str, Any],
+        current: dict[str, Any] | None,
+        same: Callable[[dict[str, Any]], bool],
+    ) -> int:
+        """Create the object when missing, PUT all of ``desired`` when ``same`` says it differs,
+        note what happened; returns its id."""
+        if current is None:
+            object_id = int(self.client.post(path, desired)["id"])
+            self.report.note(kind, key, "created", object_id)
+            return object_id
+        object_id = int(current["id"])
+        unchanged = same(current)
+        if not unchanged:
+            self.client.put(f"{path}/{object_id}", desired)
+        self.report.note(kind, key, "unchanged" if unchanged else "updated", object_id)
+        return object_id
+
     def ensure_collections(self) -> dict[str, int]:
         existing = _by_key(_as_list(self.client.get("/api/collection")))
         ids: dict[str, int] = {}
@@ -253,21 +276,14 @@ class Provisioner:
                 "description": mark(spec.description, spec.key),
                 "parent_id": ids[spec.parent] if spec.parent else None,
             }
-            current = existing.get(spec.key)
-            if current is None:
-                ids[spec.key] = self.client.post("/api/collection", desired)["id"]
-                self.report.note("collection", spec.key, "created", ids[spec.key])
-                continue
-            ids[spec.key] = current["id"]
-            now = {
-                "name": current.get("name"),
-                "description": current.get("description"),
-                "parent_id": _parent_id(current),
-            }
-            action = "unchanged" if now == desired else "updated"
-            if action == "updated":
-                self.client.put(f"/api/collection/{current['id']}", desired)
-            self.report.note("collection", spec.key, action, current["id"])
+
+            def same(c: dict[str, Any], desired: dict[str, Any] = desired) -> bool:
+                now = (c.get("name"), c.get("description"), _parent_id(c))
+                return now == (desired["name"], desired["description"], desired["parent_id"])
+
+            ids[spec.key] = self._upsert(
+                "collection", spec.key, "/api/collection", desired, existing.get(spec.key), same
+            )
         return ids
 
     def ensure_questions(self, database_id: int, collections: dict[str, int]) -> dict[str, int]:
@@ -283,24 +299,21 @@ class Provisioner:
                 "type": "question",
                 "dataset_query": native_query(q.sql, database_id),
             }
-            current = existing.get(q.key)
-            if current is None:
-                ids[q.key] = self.client.post("/api/card", desired)["id"]
-                self.report.note("question", q.key, "created", ids[q.key])
-                continue
-            ids[q.key] = current["id"]
-            same = (
-                current.get("name") == q.name
-                and current.get("description") == desired["description"]
-                and current.get("display") == q.display
-                and (current.get("visualization_settings") or {}) == q.visualization_settings
-                and current.get("collection_id") == desired["collection_id"]
-                and current.get("type", "question") == "question"
-                and query_of(current.get("dataset_query")) == (q.sql, database_id)
+
+            def same(
+                c: dict[str, Any], desired: dict[str, Any] = desired, sql: str = q.sql
+            ) -> bool:
+                return (
+                    all(c.get(k) == desired[k] for k in ("name", "description", "display"))
+                    and (c.get("visualization_settings") or {}) == desired["visualization_settings"]
+                    and c.get("collection_id") == desired["collection_id"]
+                    and c.get("type", "question") == "question"
+                    and query_of(c.get("dataset_query")) == (sql, database_id)
+                )
+
+            ids[q.key] = self._upsert(
+                "question", q.key, "/api/card", desired, existing.get(q.key), same
             )
-            if not same:
-                self.client.put(f"/api/card/{current['id']}", desired)
-            self.report.note("question", q.key, "unchanged" if same else "updated", current["id"])
         return ids
 
     def ensure_dashboard(
