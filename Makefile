@@ -158,6 +158,7 @@ demo: ## Run the generator once per dataset, trigger mdp_ingest, show its runs a
 	$(KUBECTL) exec statefulset/mdp-postgresql -- sh -c 'psql -U "$$POSTGRES_USER" -d warehouse -c \
 	  "SELECT status, count(*) FROM audit.file_ingestion_log GROUP BY 1" -c \
 	  "SELECT (SELECT count(*) FROM warehouse.sales) AS sales_rows, (SELECT count(*) FROM warehouse.video_snapshots) AS video_snapshot_rows"'
+	@echo "Dashboards: http://localhost:3000 (collection 'Mini Data Platform': Sales, YouTube, Pipeline health; login: make credentials)"
 
 ##@ Local pipeline (no Kubernetes)
 
