@@ -128,9 +128,9 @@ class MetabaseClient:
                 raise TransientError(
                     f"{method} {path} failed {attempt} times against {self.base_url}: {problem}"
                 )
-            log.warning("%s %s: %s; retry %d in %.0f s", method, path, problem, attempt,
-                        self._delay(attempt))  # fmt: skip
-            self._sleep(self._delay(attempt))
+            delay = self._delay(attempt)
+            log.warning("%s %s: %s; retry %d in %.0f s", method, path, problem, attempt, delay)
+            self._sleep(delay)
         if response.is_error:
             raise MetabaseError(method, path, response.status_code, _detail(response))
         return response.json() if response.content else None
