@@ -169,3 +169,32 @@ quickstart: tools ## Run the whole pipeline locally on throwaway MinIO + Postgre
 .PHONY: quickstart-down
 quickstart-down: ## Stop a running quickstart's servers and delete their data
 	$(UV) run --locked python -m mdp.quickstart --down
+
+##@ Local test cluster (a real single-node Kubernetes on this machine, no kind; needs root)
+
+CLUSTER_STATE_DIR ?= /var/lib/mdp-local-cluster
+LOCAL_KUBECTL := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)/bin/kubectl
+LOCAL_CLUSTER_ENV := MDP_CLUSTER_KUBECONFIG=$(CLUSTER_STATE_DIR)/admin.kubeconfig MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL) CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR)
+
+.PHONY: cluster-local
+cluster-local: tools ## Build (once) and start the local test cluster, build every image and load it
+	scripts/local-cluster/build.sh
+	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh up
+	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/images.sh all
+	@echo "export KUBECONFIG=$(CLUSTER_STATE_DIR)/admin.kubeconfig   # kubectl: $(LOCAL_KUBECTL)"
+
+.PHONY: cluster-local-down
+cluster-local-down: ## Stop the local test cluster and its Docker, undoing every change to the machine
+	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh down
+	scripts/local-cluster/images.sh docker-down
+
+.PHONY: test-cluster
+test-cluster: tools ## The platform end to end on the local test cluster (starts it, tests, stops it)
+	scripts/local-cluster/build.sh
+	status=0; \
+	{ CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh up \
+	  && CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/images.sh all \
+	  && $(LOCAL_CLUSTER_ENV) $(UV) run --locked pytest tests/cluster $(PYTEST_ARGS); } || status=$$?; \
+	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh down || status=1; \
+	scripts/local-cluster/images.sh docker-down || true; \
+	exit $$status

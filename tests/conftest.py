@@ -22,6 +22,10 @@ from mdp.storage import ObjectStore
 
 TEMPLATE_DB = "mdp_template"
 
+# tests/cluster needs the local test cluster (a real Kubernetes, `make test-cluster` starts it and
+# sets MDP_CLUSTER_KUBECONFIG); `make test` leaves it out.
+collect_ignore = [] if os.environ.get("MDP_CLUSTER_KUBECONFIG") else ["cluster"]
+
 
 @pytest.fixture(scope="session")
 def minio_server() -> Iterator[MinioServer]:

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Images for the local test cluster, without any registry:
+#
+#   images.sh docker-up     start Docker (Debian's dockerd, BuildKit) for this build only
+#   images.sh standins      build the test stand-ins of the third-party base images
+#                           (tests/cluster/standins: mmdebstrap + docker import, then Debian packages)
+#   images.sh build         `make images` with the stand-ins as base-image build arguments
+#   images.sh load          hand every image to the cluster's containerd (docker save | ctr import)
+#   images.sh docker-down   stop that Docker
+#   images.sh all           docker-up, standins, build, load (Docker is left running; down stops it)
+#
+# Docker runs with its own socket and exec root under the cluster's state directory, its image
+# store in the tool cache (so a second CI run on the same machine reuses every layer), no bridge
+# and no iptables rules of its own: builds use the host network (`--network host`) to reach the
+# package registries, and nothing else changes on the machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=versions.env
+source versions.env
+
+CACHE="${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mini-data-platform/tools}"
+STATE="${CLUSTER_STATE_DIR:-/var/lib/mdp-local-cluster}"
+DOCKER_STATE="${DOCKER_STATE_DIR:-/var/lib/mdp-local-docker}"
+DOCKER_ROOT="$CACHE/docker-data"
+DOCKER_SOCK="$DOCKER_STATE/docker.sock"
+# Debian's docker client: it speaks BuildKit through the daemon without the buildx plugin.
+DOCKER_CLI="${DOCKER_CLI:-/usr/bin/docker}"
+export DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_BUILDKIT=1
+STANDIN_DIR=tests/cluster/standins
+# What the stand-ins are called (the build arguments our Dockerfiles take).
+GO_VERSION="${GO_VERSION:-1.26.0}"
+STANDIN_DEBIAN=mdp-standin/debian:bookworm
+STANDIN_PYTHON=mdp-standin/python:3.11
+STANDIN_UV="mdp-standin/uv:$UV_VERSION"
+STANDIN_GO="mdp-standin/golang:$GO_VERSION"
+STANDIN_STATIC=mdp-standin/distroless-static:nonroot
+STANDIN_AIRFLOW="mdp-standin/airflow:$AIRFLOW_VERSION"
+STANDIN_POSTGRES=mdp-standin/postgres:15
+IMAGE_TAG="${IMAGE_TAG:-dev}"
+
+log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+die() { printf '[images] error: %s\n' "$*" >&2; exit 1; }
+docker() { "$DOCKER_CLI" "$@"; }
+
+docker_up() {
+  if [ -S "$DOCKER_SOCK" ] && docker info >/dev/null 2>&1; then log "Docker already up"; return; fi
+  command -v dockerd >/dev/null || die "dockerd is missing: apt-get install docker.io (.ci/run does)"
+  [ -x "$DOCKER_CLI" ] || die "$DOCKER_CLI is missing: apt-get install docker.io"
+  mkdir -p "$DOCKER_STATE" "$DOCKER_ROOT"
+  log "starting dockerd (image store $DOCKER_ROOT)"
+  setsid dockerd --host "$DOCKER_HOST" --data-root "$DOCKER_ROOT" --exec-root "$DOCKER_STATE/exec" \
+    --pidfile "$DOCKER_STATE/dockerd.pid" --bridge none --iptables=false --ip6tables=false \
+    --ip-forward=false --ip-masq=false --userland-proxy=false \
+    >"$DOCKER_STATE/dockerd.log" 2>&1 </dev/null &
+  local deadline=$((SECONDS + 60))
+  until docker info >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || { tail -n 20 "$DOCKER_STATE/dockerd.log" >&2; die "dockerd did not start"; }
+    sleep 0.5
+  done
+}
+
+docker_down() {
+  [ -f "$DOCKER_STATE/dockerd.pid" ] || { log "Docker not running"; return 0; }
+  local pid
+  pid="$(cat "$DOCKER_STATE/dockerd.pid")"
+  kill -TERM "$pid" 2>/dev/null || true
+  local i
+  for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -KILL "$pid" 2>/dev/null || true
+  # dockerd's own containerd follows it; anything left under our exec root goes too.
+  pkill -KILL -f "containerd.*$DOCKER_STATE" 2>/dev/null || true
+  awk -v d="$DOCKER_STATE" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+  awk -v d="$DOCKER_ROOT" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+  rm -rf "$DOCKER_STATE"
+  log "Docker stopped"
+}
+
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+
+build_standins() {
+  local started=$SECONDS
+  if ! have "$STANDIN_DEBIAN"; then
+    log "$STANDIN_DEBIAN: mmdebstrap --variant=minbase bookworm (about a minute)"
+    local tar
+    tar="$(mktemp --suffix=.tar)"
+    # The build machine's CA bundle goes in: its package registries may sit behind a
+    # TLS-inspecting proxy, and builds inside these images must trust what the machine trusts.
+    mmdebstrap --quiet --variant=minbase --include=ca-certificates \
+      --customize-hook="copy-in /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs" \
+      bookworm "$tar" http://deb.debian.org/debian
+    docker import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+      --change 'CMD ["bash"]' "$tar" "$STANDIN_DEBIAN" >/dev/null
+    rm -f "$tar"
+  fi
+  if ! have "$STANDIN_STATIC"; then
+    log "$STANDIN_STATIC: a near-empty root (passwd, tmp, CA bundle)"
+    local root
+    root="$(mktemp -d)"
+    mkdir -p "$root/etc/ssl/certs" "$root/tmp" "$root/home/nonroot"
+    printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$root/etc/passwd"
+    printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
+    cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/"
+    chmod 1777 "$root/tmp"
+    tar -C "$root" -c . | docker import --change 'USER 65532:65532' - "$STANDIN_STATIC" >/dev/null
+    rm -rf "$root"
+  fi
+  local common=(--network host --quiet)
+  have "$STANDIN_PYTHON" || { log "$STANDIN_PYTHON"; docker build "${common[@]}" -t "$STANDIN_PYTHON" "$STANDIN_DIR/python" >/dev/null; }
+  have "$STANDIN_UV" || { log "$STANDIN_UV"; docker build "${common[@]}" --build-arg "UV_VERSION=$UV_VERSION" -t "$STANDIN_UV" "$STANDIN_DIR/uv" >/dev/null; }
+  have "$STANDIN_GO" || { log "$STANDIN_GO"; docker build "${common[@]}" --build-arg "GO_VERSION=$GO_VERSION" -t "$STANDIN_GO" "$STANDIN_DIR/golang" >/dev/null; }
+  have "$STANDIN_POSTGRES" || { log "$STANDIN_POSTGRES"; docker build "${common[@]}" -t "$STANDIN_POSTGRES" "$STANDIN_DIR/postgres" >/dev/null; }
+  if ! have "$STANDIN_AIRFLOW"; then
+    log "$STANDIN_AIRFLOW: Airflow and providers at the versions of uv.lock (a few minutes)"
+    uv export --locked --quiet --no-hashes --no-emit-project --only-group airflow \
+      >"$STANDIN_DIR/airflow/requirements.txt"
+    docker build "${common[@]}" --build-arg "UV=$STANDIN_UV" -t "$STANDIN_AIRFLOW" "$STANDIN_DIR/airflow" >/dev/null
+    rm -f "$STANDIN_DIR/airflow/requirements.txt"
+  fi
+  log "stand-ins ready ($((SECONDS - started)) s)"
+}
+
+build_images() {
+  local started=$SECONDS
+  log "make images with the stand-ins as bases (tag $IMAGE_TAG)"
+  make --no-print-directory images DOCKER="$DOCKER_CLI" IMAGE_TAG="$IMAGE_TAG" \
+    DOCKER_BUILD_FLAGS="--network host \
+      --build-arg PYTHON_IMAGE=$STANDIN_PYTHON --build-arg UV_IMAGE=$STANDIN_UV \
+      --build-arg GO_IMAGE=$STANDIN_GO --build-arg RUNTIME_IMAGE=$STANDIN_STATIC \
+      --build-arg AIRFLOW_IMAGE=$STANDIN_AIRFLOW"
+  log "images built ($((SECONDS - started)) s)"
+}
+
+load_images() {
+  local started=$SECONDS sock="$STATE/containerd/containerd.sock"
+  [ -S "$sock" ] || die "the local cluster is not up (no $sock): scripts/local-cluster/cluster.sh up"
+  local images
+  mapfile -t images < <(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E "^mini-data-platform/.*:$IMAGE_TAG\$")
+  images+=("$STANDIN_POSTGRES")
+  log "loading ${#images[@]} images into the cluster's containerd: ${images[*]}"
+  docker save "${images[@]}" | ctr --address "$sock" -n k8s.io images import - >/dev/null
+  log "images loaded ($((SECONDS - started)) s)"
+}
+
+case "${1:-}" in
+  docker-up) docker_up ;;
+  docker-down) docker_down ;;
+  standins) docker_up; build_standins ;;
+  build) docker_up; build_images ;;
+  load) load_images ;;
+  all) docker_up; build_standins; build_images; load_images ;;
+  *) echo "usage: $0 docker-up|standins|build|load|docker-down|all" >&2; exit 2 ;;
+esac

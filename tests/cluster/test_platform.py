@@ -1,0 +1,267 @@
+"""The whole platform on a real single-node Kubernetes (the local test cluster).
+
+In order, as a user would meet it: our chart installed with ``helm upgrade --install --wait``,
+the setup Job's work, Pod Security ``restricted`` enforced, the generator CronJob uploading
+files, the production DAG launching the real validator/transformer/loader images as pods that
+reach MinIO and PostgreSQL through cluster DNS, a step pod killed mid-run, a ``helm upgrade`` to
+a new image tag, and no image ever pulled. The tests share one installation and run in file
+order; each prints the figures the README quotes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mdp.generate.step import generate
+from tests.cluster import airflow
+from tests.cluster.conftest import (
+    NAMESPACE,
+    STATE,
+    ClusterError,
+    Installed,
+    helm_install,
+    wait_until,
+)
+
+# Real pods, a real scheduler of pods: minutes, not seconds, per test.
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
+
+STEP_SELECTOR = "app.kubernetes.io/name=mdp-step"
+
+
+def _figure(name: str, value: float) -> None:
+    print(f"\n[figure] {name}: {value:.1f} s", flush=True)
+
+
+@pytest.fixture(scope="module")
+def airflow_env(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = airflow.airflow_env(installed, home)
+    started = time.monotonic()
+    airflow.migrate(env)
+    _figure("airflow db migrate on the in-cluster PostgreSQL", time.monotonic() - started)
+    return env
+
+
+def _audit(installed: Installed) -> list[tuple[Any, ...]]:
+    with installed.warehouse() as conn:
+        return conn.execute(
+            "SELECT object_key, status, final_key, attempts FROM audit.file_ingestion_log"
+            " ORDER BY object_key, id"
+        ).fetchall()
+
+
+def _count(installed: Installed, table: str) -> int:
+    with installed.warehouse() as conn:
+        row = conn.execute(f"SELECT count(*) FROM warehouse.{table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_chart_installs_with_wait_and_the_setup_job_did_its_work(installed: Installed) -> None:
+    _figure("helm upgrade --install --wait (first install)", installed.install_seconds)
+    cluster = installed.cluster
+    for name in ("mdp-minio", "mdp-postgresql"):
+        sts = cluster.json("-n", NAMESPACE, "get", "statefulset", name)
+        assert sts["status"].get("readyReplicas") == 1, name
+    # The setup Job (a post-install hook, deleted once it succeeded): bucket, prefixes, users,
+    # policies, migrations.
+    store = installed.store()
+    assert store.client.bucket_exists("mdp")
+    with installed.warehouse() as conn:
+        applied = [r[0] for r in conn.execute("SELECT name FROM public.schema_migrations")]
+    assert "001_roles_and_schemas.sql" in applied
+    assert len(applied) >= 7
+
+
+def test_namespace_enforces_pod_security_restricted(installed: Installed) -> None:
+    cluster = installed.cluster
+    labels = cluster.json("get", "namespace", NAMESPACE)["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    privileged = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "not-allowed", "namespace": NAMESPACE},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "mini-data-platform/loader:dev",
+                    "securityContext": {"privileged": True},
+                }
+            ]
+        },
+    }
+    with pytest.raises(ClusterError, match="violates PodSecurity"):
+        cluster.apply(privileged)
+    # Every pod that runs was admitted under "restricted", and runs under its declared limits.
+    for pod in cluster.pods():
+        for container in pod["spec"]["containers"]:
+            assert container["resources"].get("limits", {}).get("memory"), (
+                pod["metadata"]["name"],
+                container["name"],
+            )
+
+
+def test_generator_cronjob_uploads_files(installed: Installed) -> None:
+    cluster = installed.cluster
+    started = time.monotonic()
+    for dataset in ("sales", "youtube"):
+        cluster.kubectl(
+            "-n", NAMESPACE, "create", "job", f"gen-{dataset}",
+            f"--from=cronjob/mdp-generator-{dataset}",
+        )  # fmt: skip
+    for dataset in ("sales", "youtube"):
+        cluster.kubectl(
+            "-n", NAMESPACE, "wait", "--for=condition=complete", f"job/gen-{dataset}",
+            "--timeout=300s", timeout=330,
+        )  # fmt: skip
+    _figure("generator Jobs (2 datasets x 3 files)", time.monotonic() - started)
+    store = installed.store()
+    assert len(list(store.list("incoming/sales/"))) == 3
+    assert len(list(store.list("incoming/youtube/"))) == 3
+
+
+def test_ingest_dag_runs_the_real_step_images_as_pods(
+    installed: Installed, airflow_env: dict[str, str]
+) -> None:
+    store = installed.store()
+    # One file known to be broken, next to what the generator wrote.
+    store.put_bytes("incoming/sales/broken.csv", b"sale_id,quantity\nx,1\n", "text/csv")
+    uploaded = sorted(store.list("incoming/"))
+    started = time.monotonic()
+    run = airflow.run_dag(airflow_env, "mdp_ingest")
+    _figure(f"mdp_ingest over {len(uploaded)} files with real pods", time.monotonic() - started)
+
+    assert list(store.list("incoming/")) == []
+    archived = sorted(store.list("archive/"))
+    failed = sorted(k for k in store.list("failed/") if not k.endswith(".error.json"))
+    assert "failed/validation_failed/sales/broken.csv" in failed
+    assert len(archived) + len(failed) == len(uploaded), (archived, failed, uploaded)
+    # The audit log agrees with where every file is.
+    rows = _audit(installed)
+    assert len(rows) == len(uploaded)
+    by_final = {final: status for _, status, final, _ in rows}
+    for key in archived:
+        assert by_final[key] in {"loaded", "duplicate"}, key
+    for key in failed:
+        assert by_final[key] == "validation_failed", key
+    assert _count(installed, "sales") > 0
+    assert _count(installed, "video_snapshots") > 0
+    # The pods were real: created through the API server, run by kubelet, deleted when done.
+    assert run["state"] in {"success", "failed"}
+    states = [s for k, (s, _) in run["tasks"].items() if k.startswith("file.validate")]
+    assert states.count("success") == len(archived)
+    assert installed.cluster.pods(STEP_SELECTOR) == []
+    steps = {e["involvedObject"]["name"] for e in installed.cluster.events(NAMESPACE)}
+    assert any(name.startswith("mdp-validate-") for name in steps)
+    assert any(name.startswith("mdp-load-") for name in steps)
+
+
+@pytest.fixture
+def big_sales_file(installed: Installed, tmp_path: Path) -> Iterator[str]:
+    store = installed.store()
+    manifest = generate(
+        store,
+        "sales",
+        files=1,
+        rows=150_000,
+        fmt="csv",
+        bad_fraction=0.0,
+        seed=12,
+        now=datetime(2026, 11, 1, tzinfo=UTC),
+        scratch_dir=tmp_path,
+    )
+    yield manifest[0].key
+
+
+def _kill_first_running(installed: Installed, steps: tuple[str, ...], timeout: float) -> str:
+    cluster = installed.cluster
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pod in cluster.pods(STEP_SELECTOR):
+            step = pod["metadata"]["labels"].get("mdp.dev/step")
+            if step in steps and pod["status"].get("phase") == "Running":
+                name = pod["metadata"]["name"]
+                cluster.kubectl(
+                    "-n", NAMESPACE, "delete", "pod", name, "--grace-period=0", "--force"
+                )
+                return str(step)
+        time.sleep(0.3)
+    raise AssertionError(f"no {steps} pod was seen running within {timeout:.0f} s")
+
+
+def test_a_step_pod_killed_mid_run_is_retried_and_the_file_loads_once(
+    installed: Installed, airflow_env: dict[str, str], big_sales_file: str
+) -> None:
+    before = _count(installed, "sales")
+    argv = [sys.executable, "-m", "tests.e2e.run_dag", "mdp_ingest"]
+    proc = subprocess.Popen(
+        argv, env=airflow_env, cwd=airflow.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        killed = _kill_first_running(installed, ("transform", "load"), timeout=600)
+        out, err = proc.communicate(timeout=1500)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, (out + err)[-5000:]
+    run = json.loads(out.strip().splitlines()[-1])
+    tries = {k: n for k, (_, n) in run["tasks"].items() if k.startswith(f"file.{killed}")}
+    assert max(tries.values()) >= 2, tries  # the killed try was retried
+    rows = [r for r in _audit(installed) if r[0] == big_sales_file]
+    assert [(r[1], r[2] is not None) for r in rows] == [("loaded", True)]
+    with installed.warehouse() as conn:
+        distinct = conn.execute(
+            "SELECT rows_inserted FROM audit.file_ingestion_log WHERE object_key = %s",
+            (big_sales_file,),
+        ).fetchone()
+    assert distinct is not None
+    assert _count(installed, "sales") == before + int(distinct[0])
+
+
+def test_helm_upgrade_to_a_new_image_tag_keeps_data_and_secrets(installed: Installed) -> None:
+    cluster = installed.cluster
+    secrets = {
+        name: cluster.secret(name)
+        for name in ("mdp-minio-root", "mdp-postgres-owner", "mdp-postgres-pipeline", "mdp-airflow-keys")
+    }
+    rows, objects = _count(installed, "sales"), sorted(installed.store().list("archive/"))
+    sock = STATE / "containerd" / "containerd.sock"
+    for image in ("validator", "transformer", "loader", "generator", "minio"):
+        subprocess.run(
+            ["ctr", "--address", str(sock), "-n", "k8s.io", "images", "tag", "--force",
+             f"docker.io/mini-data-platform/{image}:dev",
+             f"docker.io/mini-data-platform/{image}:dev2"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    seconds = helm_install(
+        cluster, "--set", "images.steps.tag=dev2", "--set", "images.minio.tag=dev2"
+    )
+    _figure("helm upgrade --wait to a new image tag", seconds)
+    for name in ("mdp-minio", "mdp-postgresql"):
+        sts = cluster.json("-n", NAMESPACE, "get", "statefulset", name)
+        assert sts["status"].get("readyReplicas") == 1, name
+    minio_pod = cluster.json("-n", NAMESPACE, "get", "pod", "mdp-minio-0")
+    assert minio_pod["spec"]["containers"][0]["image"].endswith("minio:dev2")
+    wait_until("MinIO answers after the roll", lambda: bool(installed.store().list("archive/")), 120)
+    assert {name: cluster.secret(name) for name in secrets} == secrets
+    assert _count(installed, "sales") == rows
+    assert sorted(installed.store().list("archive/")) == objects
+
+
+def test_no_image_was_ever_pulled(installed: Installed) -> None:
+    pulling = [e for e in installed.cluster.events() if e.get("reason") == "Pulling"]
+    assert pulling == []
+    log = (STATE / "logs" / "containerd.log").read_text(errors="replace")
+    assert "PullImage" not in log
