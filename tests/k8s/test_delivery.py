@@ -3,13 +3,11 @@ skaffold.yaml, the kind config, the Makefile, and the Airflow values against our
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -54,42 +52,6 @@ def test_shellcheck_has_no_findings() -> None:
         [_bin("shellcheck"), "-x", *scripts], capture_output=True, text=True, check=False, cwd=ROOT
     )
     assert done.returncode == 0, done.stdout
-
-
-def _our_images_in(obj: Any) -> set[str]:
-    text = json.dumps(obj)
-    return {m.split(":")[0] for m in re.findall(r'"(mini-data-platform/[a-z0-9-]+:[^"]+)"', text)}
-
-
-def _dag_images() -> set[str]:
-    sys.path.insert(0, str(ROOT / "dags"))
-    from mdp_dags.config import STEP_IMAGE, PipelineConfig
-
-    cfg = PipelineConfig.from_env({})
-    return {cfg.image_for(step).split(":")[0] for step in STEP_IMAGE}
-
-
-def test_every_image_referenced_is_built_by_skaffold_and_make() -> None:
-    referenced = (
-        _our_images_in(render_chart())
-        | _our_images_in(AIRFLOW_VALUES)
-        | {f"{OURS}airflow"}
-        | _dag_images()
-    )
-    skaffold = {a["image"] for a in SKAFFOLD["build"]["artifacts"]}
-    make = subprocess.run(
-        ["make", "-n", "images"], capture_output=True, text=True, check=True, cwd=ROOT
-    ).stdout
-    made = set(re.findall(r"-t (mini-data-platform/[a-z0-9-]+):", make))
-    made |= {f"{OURS}{i}" for i in re.findall(r"for img in ([a-z ]+);", make)[0].split()}
-    assert referenced <= skaffold, referenced - skaffold
-    assert referenced <= made, referenced - made
-    assert referenced == {
-        f"{OURS}{n}"
-        for n in (
-            "validator", "transformer", "loader", "generator", "provisioner", "minio", "airflow"
-        )
-    }  # fmt: skip
 
 
 def test_skaffold_value_templates_name_real_artifacts() -> None:
