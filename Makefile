@@ -117,10 +117,14 @@ images: ## Build images/python-base, then every image of images/list, tagged IMA
 	$(call build_image,python-runtime,-f images/python-base/Dockerfile --target runtime)
 	$(foreach img,$(IMAGES),$(call build_image,$(img),-f images/$(img)/Dockerfile);)
 
+.PHONY: namespace
+namespace: ## Create/update the namespace with its Pod Security labels (k8s/namespace.yaml)
+	sed -e 's/^  name: mdp$$/  name: $(NAMESPACE)/' k8s/namespace.yaml | kubectl --context kind-$(CLUSTER) apply -f -
+
 .PHONY: deploy
-deploy: ## helm upgrade --install both releases (ours, then Airflow) and create the Airflow pool
+deploy: namespace ## helm upgrade --install both releases (ours, then Airflow) and create the Airflow pool
 	$(HELM) upgrade --install mdp charts/mini-data-platform --kube-context kind-$(CLUSTER) \
-	  --namespace $(NAMESPACE) --create-namespace --wait --timeout $(TIMEOUT) \
+	  --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \
 	  --set images.steps.tag=$(IMAGE_TAG) --set images.minio.tag=$(IMAGE_TAG)
 	$(HELM) upgrade --install airflow airflow --repo $(AIRFLOW_CHART_REPO) --version $(AIRFLOW_CHART_VERSION) \
 	  --kube-context kind-$(CLUSTER) --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \
