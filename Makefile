@@ -20,7 +20,22 @@ NAMESPACE ?= mdp
 TIMEOUT ?= 15m
 DOCKER ?= docker
 IMAGE_TAG ?= dev
-STEP_IMAGES := validator transformer loader generator provisioner
+# The deployable images: images/list, one name a line (cluster-up.sh and the tests read it too).
+IMAGES := $(shell sed -e 's/\#.*//' images/list)
+# Extra `docker build` flags for every image, e.g. stand-in base images:
+#   make images DOCKER_BUILD_FLAGS="--build-arg PYTHON_IMAGE=debian-python:3.11"
+DOCKER_BUILD_FLAGS ?=
+# Every image gets every build argument (each Dockerfile declares the ones it uses): the
+# third-party base images and versions of versions.env, and our base images at IMAGE_TAG.
+IMAGE_BUILD_ARGS = $(foreach arg,PYTHON_IMAGE UV_IMAGE GO_IMAGE AIRFLOW_IMAGE MINIO_MODULE MINIO_VERSION \
+  AIRFLOW_VERSION AIRFLOW_PROVIDER_CNCF_KUBERNETES_VERSION,--build-arg $(arg)=$($(arg))) \
+  --build-arg RUNTIME_IMAGE=$(MINIO_RUNTIME_IMAGE) \
+  --build-arg BUILDER_IMAGE=mini-data-platform/python-builder:$(IMAGE_TAG) \
+  --build-arg STEP_BASE_IMAGE=mini-data-platform/python-runtime:$(IMAGE_TAG)
+# $(call build_image,NAME,FLAGS): build mini-data-platform/NAME:IMAGE_TAG from the repository root.
+build_image = echo "building mini-data-platform/$(1):$(IMAGE_TAG)" && \
+  DOCKER_BUILDKIT=1 $(DOCKER) build $(2) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) \
+  -t mini-data-platform/$(1):$(IMAGE_TAG) .
 KUBECTL := kubectl --context kind-$(CLUSTER) -n $(NAMESPACE)
 HELM ?= $(if $(wildcard $(TOOLS_BIN)/helm),$(TOOLS_BIN)/helm,helm)
 
@@ -97,22 +112,19 @@ cluster-down: ## Delete the kind cluster and everything in it (volumes included)
 	kind delete cluster --name $(CLUSTER)
 
 .PHONY: images
-images: ## Build every image (step images, MinIO, Airflow) with the tag IMAGE_TAG
-	@for img in $(STEP_IMAGES); do \
-	  echo "building mini-data-platform/$$img:$(IMAGE_TAG)"; \
-	  $(DOCKER) build -f images/step/Dockerfile --build-arg EXTRA=$$img --build-arg UV_VERSION=$(UV_VERSION) \
-	    -t mini-data-platform/$$img:$(IMAGE_TAG) . ; \
-	done
-	$(DOCKER) build -f images/minio/Dockerfile --build-arg MINIO_MODULE=$(MINIO_MODULE) \
-	  --build-arg MINIO_VERSION=$(MINIO_VERSION) -t mini-data-platform/minio:$(IMAGE_TAG) .
-	$(DOCKER) build -f images/airflow/Dockerfile --build-arg AIRFLOW_VERSION=$(AIRFLOW_VERSION) \
-	  --build-arg AIRFLOW_PROVIDER_CNCF_KUBERNETES_VERSION=$(AIRFLOW_PROVIDER_CNCF_KUBERNETES_VERSION) \
-	  -t mini-data-platform/airflow:$(IMAGE_TAG) .
+images: ## Build images/python-base, then every image of images/list, tagged IMAGE_TAG
+	$(call build_image,python-builder,-f images/python-base/Dockerfile --target builder)
+	$(call build_image,python-runtime,-f images/python-base/Dockerfile --target runtime)
+	$(foreach img,$(IMAGES),$(call build_image,$(img),-f images/$(img)/Dockerfile);)
+
+.PHONY: namespace
+namespace: ## Create/update the namespace with its Pod Security labels (k8s/namespace.yaml)
+	sed -e 's/^  name: mdp$$/  name: $(NAMESPACE)/' k8s/namespace.yaml | kubectl --context kind-$(CLUSTER) apply -f -
 
 .PHONY: deploy
-deploy: ## helm upgrade --install both releases (ours, then Airflow) and create the Airflow pool
+deploy: namespace ## helm upgrade --install both releases (ours, then Airflow) and create the Airflow pool
 	$(HELM) upgrade --install mdp charts/mini-data-platform --kube-context kind-$(CLUSTER) \
-	  --namespace $(NAMESPACE) --create-namespace --wait --timeout $(TIMEOUT) \
+	  --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \
 	  --set images.steps.tag=$(IMAGE_TAG) --set images.minio.tag=$(IMAGE_TAG)
 	$(HELM) upgrade --install airflow airflow --repo $(AIRFLOW_CHART_REPO) --version $(AIRFLOW_CHART_VERSION) \
 	  --kube-context kind-$(CLUSTER) --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \

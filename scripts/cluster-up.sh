@@ -60,10 +60,11 @@ fi
 kubectl config use-context "kind-$CLUSTER" >/dev/null
 
 step "3/6 building images and loading them into kind"
-make --no-print-directory images
-for img in validator transformer loader generator minio airflow; do
-  kind load docker-image --name "$CLUSTER" "mini-data-platform/$img:dev"
-done
+make --no-print-directory images IMAGE_TAG=dev
+# Every deployable image, from the one list `make images` builds (images/list).
+while read -r img; do
+  [ -z "$img" ] || kind load docker-image --name "$CLUSTER" "mini-data-platform/$img:dev"
+done < <(sed -e 's/#.*//' images/list)
 
 on_failure() {
   printf '\n\033[31mdeploy did not become ready within %s. What is not ready:\033[0m\n' "$TIMEOUT" >&2
