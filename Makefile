@@ -203,10 +203,15 @@ cluster-local-down: ## Stop the local test cluster and its Docker, undoing every
 .PHONY: test-cluster
 test-cluster: tools ## The platform end to end on the local test cluster (starts it, tests, stops it)
 	scripts/local-cluster/build.sh
+	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh host-state > .host-state.before
 	status=0; \
 	{ CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh up \
 	  && CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/images.sh all \
 	  && $(LOCAL_CLUSTER_ENV) $(UV) run --locked pytest tests/cluster $(PYTEST_ARGS); } || status=$$?; \
 	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh down || status=1; \
 	scripts/local-cluster/images.sh docker-down || true; \
+	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh host-state > .host-state.after; \
+	if ! diff -u .host-state.before .host-state.after; then \
+	  echo "error: the local cluster left the changes above behind"; status=1; fi; \
+	rm -f .host-state.before .host-state.after; \
 	exit $$status

@@ -44,8 +44,8 @@ ETCD_PEER_PORT=23800
 PAUSE_IMAGE="registry.k8s.io/pause:$PAUSE_VERSION"
 SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables vm.overcommit_memory
   kernel.panic kernel.panic_on_oops)
-KUBECTL="$K8S_BIN/kubectl --kubeconfig $STATE/admin.kubeconfig"
 
+kubectl_admin() { "$K8S_BIN/kubectl" --kubeconfig "$STATE/admin.kubeconfig" "$@"; }
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() {
   printf '[cluster] error: %s\n' "$1" >&2
@@ -190,7 +190,7 @@ record_host_state() {
   done
   iptables-save >"$STATE/restore/iptables"
   ip6tables-save >"$STATE/restore/ip6tables" 2>/dev/null || true
-  ls /run/netns 2>/dev/null | sort >"$STATE/restore/netns" || true
+  find /run/netns -mindepth 1 -maxdepth 1 -printf "%f\n" 2>/dev/null | sort >"$STATE/restore/netns" || true
 }
 
 network_up() {
@@ -315,7 +315,7 @@ start_control_plane() {
     --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
     --authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
     --allow-privileged=false --profiling=false --event-ttl 2h
-  wait_for "the API server" 90 kube-apiserver $KUBECTL get --raw /readyz
+  wait_for "the API server" 90 kube-apiserver kubectl_admin get --raw /readyz
   start kube-controller-manager "$K8S_BIN/kube-controller-manager" \
     --kubeconfig "$STATE/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$STATE/controller-manager.kubeconfig" \
@@ -380,9 +380,9 @@ conntrack: {maxPerCore: 0}
 iptables: {masqueradeAll: false}
 EOF
   start kube-proxy "$K8S_BIN/kube-proxy" --config "$STATE/kube-proxy-config.yaml"
-  wait_for "node $NODE_NAME to register" 120 kubelet $KUBECTL get node "$NODE_NAME"
+  wait_for "node $NODE_NAME to register" 120 kubelet kubectl_admin get node "$NODE_NAME"
   wait_for "node $NODE_NAME to be Ready" 180 kubelet \
-    $KUBECTL wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
+    kubectl_admin wait --for=condition=Ready "node/$NODE_NAME" --timeout=5s
 }
 
 start_dns() {
@@ -405,7 +405,7 @@ start_dns() {
 EOF
   start coredns "$COREDNS_BIN" -conf "$STATE/Corefile"
   wait_for "CoreDNS" 60 coredns curl -sf http://127.0.0.1:18181/ready
-  $KUBECTL apply -f - >/dev/null <<EOF
+  kubectl_admin apply -f - >/dev/null <<EOF
 apiVersion: v1
 kind: Service
 metadata:
@@ -479,7 +479,7 @@ up() {
   start_dns
   wait_for "cluster DNS to answer kubernetes.default" 60 coredns dns_answers
   wait_for "the default ServiceAccount" 60 kube-controller-manager \
-    $KUBECTL -n default get serviceaccount default
+    kubectl_admin -n default get serviceaccount default
   trap - ERR
   log "ready in $((SECONDS - started)) s: export KUBECONFIG=$STATE/admin.kubeconfig"
 }
@@ -492,11 +492,28 @@ stop_pid() {  # stop_pid NAME: TERM, then KILL after a grace period
   pid="$(cat "$file")"
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
-    local i
-    for i in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    local _
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$file"
+}
+
+# restore_tables iptables|ip6tables: put every table back as it was before `up`. A table the saved
+# dump holds is restored from it; a table it does not hold did not exist then (kubelet and
+# kube-proxy created it), so it is emptied and its chains removed.
+restore_tables() {
+  local tool="$1" dump="$STATE/restore/$1" table chain
+  [ -f "$dump" ] || return 0
+  "$tool-restore" <"$dump" 2>/dev/null || true
+  for table in filter nat mangle raw; do
+    grep -qx "\*$table" "$dump" && continue
+    "$tool" -t "$table" -F 2>/dev/null || true
+    "$tool" -t "$table" -X 2>/dev/null || true
+    for chain in INPUT FORWARD OUTPUT PREROUTING POSTROUTING; do
+      "$tool" -t "$table" -P "$chain" ACCEPT 2>/dev/null || true
+    done
+  done
 }
 
 down() {
@@ -507,7 +524,7 @@ down() {
   for name in coredns kube-scheduler kube-controller-manager; do stop_pid "$name"; done
   # Then the pods, while kubelet still runs: it tears down their sandboxes (CNI, netns, mounts).
   if alive kube-apiserver && alive kubelet; then
-    $KUBECTL delete pods --all --all-namespaces --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
+    kubectl_admin delete pods --all --all-namespaces --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
     local deadline=$((SECONDS + 60))
     while [ "$SECONDS" -lt "$deadline" ] \
       && [ -n "$(ctr --address "$STATE/containerd/containerd.sock" -n k8s.io tasks list -q 2>/dev/null)" ]; do
@@ -534,21 +551,21 @@ down() {
   pkill -KILL -f "containerd-shim.*-address $STATE/" 2>/dev/null || true
   # kube-proxy's own clean-up removes its chains; the saved tables restore everything else.
   "$K8S_BIN/kube-proxy" --cleanup >/dev/null 2>&1 || true
-  [ -f "$STATE/restore/iptables" ] && iptables-restore <"$STATE/restore/iptables"
-  [ -f "$STATE/restore/ip6tables" ] && ip6tables-restore <"$STATE/restore/ip6tables" 2>/dev/null || true
+  restore_tables iptables
+  restore_tables ip6tables
   # Mounts under the state directory (secrets, configmaps, overlay rootfs, shm), deepest first.
   local mounts
   mounts="$(awk -v d="$STATE" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r)"
   for name in $mounts; do umount -l "$name" 2>/dev/null || true; done
   # Network namespaces the CNI made for our pods.
-  if [ -d /run/netns ]; then
-    for name in $(ls /run/netns 2>/dev/null); do
-      if ! grep -qx "$name" "$STATE/restore/netns" 2>/dev/null; then
-        umount -l "/run/netns/$name" 2>/dev/null || true
-        rm -f "/run/netns/$name"
-      fi
-    done
-  fi
+  local path
+  for path in /run/netns/*; do
+    [ -e "$path" ] || continue
+    if ! grep -qx "$(basename "$path")" "$STATE/restore/netns" 2>/dev/null; then
+      umount -l "$path" 2>/dev/null || true
+      rm -f "$path"
+    fi
+  done
   ip link del "$POD_BRIDGE" 2>/dev/null || true
   ip link del "$NODE_BRIDGE" 2>/dev/null || true
   # Leftover veth ends of pods (normally gone with their namespaces).
@@ -557,10 +574,7 @@ down() {
       && ip link del "$name" 2>/dev/null || true
   done
   # cgroups kubelet created (kubepods hierarchy), deepest first, in every v1 controller.
-  local dir
-  for dir in $(find /sys/fs/cgroup/*/kubepods* /sys/fs/cgroup/*/kubepods.slice -depth -type d 2>/dev/null); do
-    rmdir "$dir" 2>/dev/null || true
-  done
+  find /sys/fs/cgroup/*/kubepods* -depth -type d -exec rmdir {} \; 2>/dev/null || true
   for name in "${SYSCTLS[@]}"; do
     [ -s "$STATE/restore/sysctl.$name" ] && sysctl -qw "$name=$(cat "$STATE/restore/sysctl.$name")" || true
   done
@@ -570,18 +584,46 @@ down() {
 
 status() {
   [ -d "$STATE/pids" ] || { echo "no local cluster (state dir $STATE)"; return 1; }
-  local name
-  for name in $(ls "$STATE/pids"); do
+  local file name
+  for file in "$STATE"/pids/*; do
+    name="$(basename "$file")"
     if alive "$name"; then echo "$name: running (pid $(cat "$STATE/pids/$name"))"; else echo "$name: NOT running"; fi
   done
   echo "KUBECONFIG=$STATE/admin.kubeconfig"
-  $KUBECTL get nodes -o wide 2>/dev/null || true
+  kubectl_admin get nodes -o wide 2>/dev/null || true
+}
+
+# What `down` must leave exactly as `up` found it, printed in a stable form: make test-cluster
+# compares the output from before `up` with the output after `down`.
+host_state() {
+  local s
+  echo "# sysctls"
+  for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s" 2>/dev/null)"; done
+  echo "# iptables, ip6tables (rules, no counters)"
+  local tool
+  for tool in iptables-save ip6tables-save; do
+    # Rules and non-builtin chains per table; an empty table prints nothing, existing or not.
+    "$tool" 2>/dev/null | awk -v t="$tool" '/^\*/ {table = $0}
+      /^-/ {print t, table, $0} /^:/ && $2 == "-" {print t, table, $1}'
+  done
+  echo "# links and routes"
+  ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort
+  ip route show | sort
+  echo "# network namespaces"
+  find /run/netns -mindepth 1 -maxdepth 1 -printf "%f\n" 2>/dev/null | sort
+  echo "# mounts under the state directory, cgroups of pods"
+  awk -v d="$STATE" 'index($2, d) == 1 {print $2}' /proc/mounts | sort
+  find /sys/fs/cgroup -maxdepth 2 -name 'kubepods*' 2>/dev/null | sort
+  echo "# processes of the cluster"
+  pgrep -a -f "$K8S_BIN/|$COREDNS_BIN|containerd-shim.*$STATE/|containerd --config $STATE/|etcd --name mdp-local" \
+    | sed 's/^[0-9]* //' | sort || true
 }
 
 case "${1:-}" in
   up) up ;;
+  host-state) host_state ;;
   down) down ;;
   status) status ;;
   env) echo "export KUBECONFIG=$STATE/admin.kubeconfig" ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|env|host-state" >&2; exit 2 ;;
 esac

@@ -64,8 +64,8 @@ docker_down() {
   local pid
   pid="$(cat "$DOCKER_STATE/dockerd.pid")"
   kill -TERM "$pid" 2>/dev/null || true
-  local i
-  for i in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  local _
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   kill -KILL "$pid" 2>/dev/null || true
   # dockerd's own containerd follows it; anything left under our exec root goes too.
   pkill -KILL -f "containerd.*$DOCKER_STATE" 2>/dev/null || true

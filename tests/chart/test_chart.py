@@ -439,3 +439,21 @@ class TestSchema:
     def test_bad_combinations_fail_with_the_fix(self, values: dict[str, Any], message: str) -> None:
         with pytest.raises(RenderError, match=message):
             render_chart(values=values, validate=False)
+
+
+def test_every_mdp_command_the_chart_runs_is_accepted_by_the_cli() -> None:
+    """Each container running `mdp` gets arguments the real parser accepts, exactly as rendered
+    (a bare comma in a YAML flow list once split `--datasets=sales,youtube` in two)."""
+    from mdp.cli import build_parser
+
+    docs = render_chart()
+    seen = 0
+    for name, spec in pod_specs(docs):
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            if container.get("command") != ["mdp"]:
+                continue
+            args = build_parser().parse_args(container["args"])
+            seen += 1
+            if container["args"][:2] == ["setup", "storage"]:
+                assert args.datasets == "sales,youtube", name
+    assert seen >= 4  # setup storage, db migrate, the generators

@@ -19,7 +19,11 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   export PGHOST=/var/run/postgresql PGUSER="$POSTGRES_USER"
   for f in /docker-entrypoint-initdb.d/*; do
     case "$f" in
-      *.sh) echo "running $f"; if [ -x "$f" ]; then "$f"; else . "$f"; fi ;;
+      *.sh)
+        echo "running $f"
+        # shellcheck source=/dev/null
+        if [ -x "$f" ]; then "$f"; else . "$f"; fi
+        ;;
       *.sql) echo "running $f"; psql -v ON_ERROR_STOP=1 --dbname postgres -f "$f" ;;
       *) ;;
     esac

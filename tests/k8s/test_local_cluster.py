@@ -1,0 +1,86 @@
+"""Static checks of the local test cluster's files (the cluster itself runs in `make test-cluster`):
+its scripts, the stand-in images, and the wiring of the make targets."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.versions import VERSIONS
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPTS = sorted((ROOT / "scripts" / "local-cluster").glob("*.sh"))
+STANDINS = ROOT / "tests" / "cluster" / "standins"
+
+
+def _bin(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def test_scripts_pass_shellcheck() -> None:
+    files = [*SCRIPTS, STANDINS / "postgres" / "docker-entrypoint.sh"]
+    done = subprocess.run(
+        [_bin("shellcheck"), "-x", *map(str, files)],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize(
+    "dockerfile", sorted(STANDINS.glob("*/Dockerfile")), ids=lambda p: p.parent.name
+)
+def test_standin_dockerfiles_pass_hadolint_and_say_they_are_standins(dockerfile: Path) -> None:
+    done = subprocess.run(
+        [_bin("hadolint"), str(dockerfile)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout
+    assert dockerfile.read_text().startswith("# TEST STAND-IN for ")
+    assert f"`mdp-standin/{dockerfile.parent.name}" in (STANDINS / "README.md").read_text()
+
+
+def test_no_dockerfile_asks_for_a_frontend_image() -> None:
+    """A `# syntax=` line makes BuildKit pull a frontend image from a registry before building;
+    the frontend built into Docker handles every instruction our Dockerfiles use."""
+    for dockerfile in [*ROOT.glob("images/*/Dockerfile"), *STANDINS.glob("*/Dockerfile")]:
+        assert not re.search(r"^#\s*syntax=", dockerfile.read_text(), re.M), dockerfile
+
+
+def test_versions_are_pinned_in_versions_env() -> None:
+    assert re.fullmatch(r"v1\.\d+\.\d+", VERSIONS["KUBERNETES_VERSION"])
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", VERSIONS["COREDNS_VERSION"])
+    for script in SCRIPTS:
+        text = script.read_text()
+        assert "source versions.env" in text, script
+        assert not re.search(r"v1\.3\d\.\d", text), f"{script} pins a version of its own"
+
+
+def test_test_cluster_always_stops_the_cluster_and_keeps_the_test_status() -> None:
+    recipe = subprocess.run(
+        ["make", "-n", "test-cluster"], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout
+    up, tests, down = (
+        recipe.index("cluster.sh up"),
+        recipe.index("pytest tests/cluster"),
+        recipe.index("cluster.sh down"),
+    )
+    assert up < tests < down
+    assert "|| status=$?" in recipe
+    assert recipe.rstrip().endswith("exit $status")
+
+
+def test_pause_source_compiles_to_a_static_binary(tmp_path: Path) -> None:
+    out = tmp_path / "pause"
+    source = ROOT / "scripts" / "local-cluster" / "pause.c"
+    subprocess.run(["cc", "-Os", "-static", "-o", str(out), str(source)], check=True)
+    proc = subprocess.Popen([str(out)])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=0.3)  # it waits for a signal, doing nothing
+        proc.terminate()
+        assert proc.wait(timeout=5) == 0  # and exits cleanly on SIGTERM
+    finally:
+        proc.kill()
