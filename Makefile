@@ -11,7 +11,10 @@ UV ?= uv
 TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mini-data-platform/tools
 TOOLS_BIN := $(CURDIR)/.tools/bin
 MINIO_BIN := $(TOOLS_CACHE)/minio-$(MINIO_VERSION)/minio
-HELM_BIN := $(TOOLS_CACHE)/helm-$(HELM_VERSION)/helm
+# The recipe's revision is part of helm's cache key: a changed build (flags) is never mixed up
+# with an older build of the same version. b2: version and Kubernetes defaults set by ldflags.
+HELM_BUILD := b2
+HELM_BIN := $(TOOLS_CACHE)/helm-$(HELM_VERSION)-$(HELM_BUILD)/helm
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # Kubernetes: the kind cluster, the namespace of both releases, and how long `deploy` waits.
@@ -55,7 +58,7 @@ dev: tools ## Set up: Python environment from uv.lock, plus the MinIO server bin
 	@echo "ready: run 'make test'"
 
 .PHONY: tools
-tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm ## Build the pinned MinIO server and helm with go install (cached)
+tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm ## Build the pinned MinIO server and helm (with helm's version ldflags) via go install (cached)
 
 $(MINIO_BIN):
 	@command -v go >/dev/null || { echo "error: Go is needed to build MinIO (https://go.dev/doc/install)"; exit 1; }
@@ -67,15 +70,29 @@ $(TOOLS_BIN)/minio: $(MINIO_BIN)
 	mkdir -p $(TOOLS_BIN)
 	ln -sf $(MINIO_BIN) $@
 
+# helm sets its version and default Kubernetes version with -X ldflags in its own Makefile; a bare
+# `go install` leaves "v3.22" and Kubernetes v1.20, so `helm template` without --kube-version
+# refuses charts whose kubeVersion is >= 1.30. We pass the same flags: the version, and the
+# Kubernetes minor of the client-go that helm's go.mod requires (as helm's Makefile does).
 $(HELM_BIN):
 	@command -v go >/dev/null || { echo "error: Go is needed to build helm (https://go.dev/doc/install)"; exit 1; }
 	@echo "building helm $(HELM_VERSION) with go install (first time only) ..."
 	mkdir -p $(dir $@)
-	GOBIN=$(dir $@) go install $(HELM_MODULE)/cmd/helm@$(HELM_VERSION)
+	gomod="$$(go mod download -json $(HELM_MODULE)@$(HELM_VERSION) | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"; \
+	k8s_minor="$$(sed -n 's|^\s*k8s.io/client-go v0\.\([0-9]*\)\..*|\1|p' "$$gomod")"; \
+	test -n "$$k8s_minor" || { echo "error: no k8s.io/client-go in $$gomod"; exit 1; }; \
+	ldflags="-s -w -X $(HELM_MODULE)/internal/version.version=$(HELM_VERSION) \
+	  -X $(HELM_MODULE)/internal/version.metadata= -X $(HELM_MODULE)/internal/version.gitTreeState=clean"; \
+	for pkg in pkg/chartutil pkg/lint/rules; do \
+	  ldflags="$$ldflags -X $(HELM_MODULE)/$$pkg.k8sVersionMajor=1 -X $(HELM_MODULE)/$$pkg.k8sVersionMinor=$$k8s_minor"; \
+	done; \
+	CGO_ENABLED=0 GOBIN=$(dir $@) go install -trimpath -ldflags "$$ldflags" $(HELM_MODULE)/cmd/helm@$(HELM_VERSION)
 
+# Always re-pointed (cheap): a link to an older build of the same version must not survive.
+.PHONY: $(TOOLS_BIN)/helm
 $(TOOLS_BIN)/helm: $(HELM_BIN)
 	mkdir -p $(TOOLS_BIN)
-	ln -sf $(HELM_BIN) $@
+	ln -sfn $(HELM_BIN) $@
 
 .PHONY: test
 test: ## Run all tests (unit + integration against real MinIO and PostgreSQL)
