@@ -40,6 +40,15 @@ build_image = echo "building mini-data-platform/$(1):$(IMAGE_TAG)" && \
   DOCKER_BUILDKIT=1 $(DOCKER) build $(2) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) \
   -t mini-data-platform/$(1):$(IMAGE_TAG) .
 KUBECTL := kubectl --context kind-$(CLUSTER) -n $(NAMESPACE)
+# Airflow's pods and Jobs, selected by the official chart's labels (release "airflow"), never by
+# workload kind: with LocalExecutor the scheduler is a StatefulSet, with other executors a
+# Deployment (tests/k8s/test_airflow_chart.py checks these against the chart's render).
+AIRFLOW_RELEASE := release=airflow
+SCHEDULER_SELECTOR := component=scheduler,$(AIRFLOW_RELEASE)
+API_SERVER_SELECTOR := component=api-server,$(AIRFLOW_RELEASE)
+MIGRATIONS_SELECTOR := component=run-airflow-migrations,$(AIRFLOW_RELEASE)
+# $(call first_pod,SELECTOR): the name of the first pod matching SELECTOR (shell, at run time).
+first_pod = $$($(KUBECTL) get pods -l $(1) -o jsonpath='{.items[0].metadata.name}')
 HELM ?= $(if $(wildcard $(TOOLS_BIN)/helm),$(TOOLS_BIN)/helm,helm)
 
 ##@ General
@@ -129,7 +138,7 @@ cluster-down: ## Delete the kind cluster and everything in it (volumes included)
 	kind delete cluster --name $(CLUSTER)
 
 .PHONY: images
-images: ## Build images/python-base, then every image of images/list, tagged IMAGE_TAG
+images: ## Build images/python-base, then every image of images/list (IMAGE_TAG, DOCKER_BUILD_FLAGS)
 	$(call build_image,python-builder,-f images/python-base/Dockerfile --target builder)
 	$(call build_image,python-runtime,-f images/python-base/Dockerfile --target runtime)
 	$(foreach img,$(IMAGES),$(call build_image,$(img),-f images/$(img)/Dockerfile);)
@@ -139,15 +148,19 @@ namespace: ## Create/update the namespace with its Pod Security labels (k8s/name
 	sed -e 's/^  name: mdp$$/  name: $(NAMESPACE)/' k8s/namespace.yaml | kubectl --context kind-$(CLUSTER) apply -f -
 
 .PHONY: deploy
-deploy: namespace ## helm upgrade --install both releases (ours, then Airflow) and create the Airflow pool
+deploy: namespace ## Namespace, then helm upgrade --install of ours and of Airflow (migrations + pool Job)
 	$(HELM) upgrade --install mdp charts/mini-data-platform --kube-context kind-$(CLUSTER) \
 	  --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \
 	  --set images.steps.tag=$(IMAGE_TAG) --set images.minio.tag=$(IMAGE_TAG)
+	@# The migration Job (migrations, then the pool) is a plain Job, and a Job's pod template is
+	@# immutable: remove the previous one so the upgrade creates it anew (charts/airflow/values.yaml).
+	$(KUBECTL) delete job -l $(MIGRATIONS_SELECTOR) --ignore-not-found
 	$(HELM) upgrade --install airflow airflow --repo $(AIRFLOW_CHART_REPO) --version $(AIRFLOW_CHART_VERSION) \
 	  --kube-context kind-$(CLUSTER) --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \
 	  --values charts/airflow/values.yaml --set images.airflow.tag=$(IMAGE_TAG)
-	$(KUBECTL) exec deploy/airflow-scheduler -c scheduler -- \
-	  airflow pools set mdp_pipeline 8 "step pods of the Mini Data Platform DAGs"
+	@# Until the Job is done the pool may be missing; a Job already gone finished (TTL).
+	if $(KUBECTL) get job -l $(MIGRATIONS_SELECTOR) -o name | grep -q .; then \
+	  $(KUBECTL) wait --for=condition=complete job -l $(MIGRATIONS_SELECTOR) --timeout $(TIMEOUT); fi
 
 .PHONY: port-forward
 port-forward: ## Forward the UIs and PostgreSQL to localhost (when not using kind's port mappings)
@@ -161,12 +174,13 @@ port-forward: ## Forward the UIs and PostgreSQL to localhost (when not using kin
 .PHONY: status
 status: ## Pods, Jobs, CronJobs and the latest mdp_ingest runs
 	$(KUBECTL) get pods,jobs,cronjobs
-	-$(KUBECTL) exec deploy/airflow-scheduler -c scheduler -- airflow dags list-runs mdp_ingest -o table 2>/dev/null | head -n 12
+	-$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- \
+	  airflow dags list-runs mdp_ingest -o table 2>/dev/null | head -n 12
 
 .PHONY: credentials
 credentials: ## Print every UI's URL, user and password
 	@secret() { $(KUBECTL) get secret "$$1" -o jsonpath="{.data.$$2}" | base64 -d; }; \
-	echo "Airflow   http://localhost:8080  user admin  password $$($(KUBECTL) exec deploy/airflow-api-server -- \
+	echo "Airflow   http://localhost:8080  user admin  password $$($(KUBECTL) exec $(call first_pod,$(API_SERVER_SELECTOR)) -c api-server -- \
 	  python -c 'import json,glob; print(json.load(open(glob.glob("/opt/airflow/simple_auth_manager_passwords.json*")[0]))["admin"])')"; \
 	echo "MinIO     http://localhost:9001  user $$(secret mdp-minio-root username)  password $$(secret mdp-minio-root password)"; \
 	echo "Metabase  http://localhost:3000  user $$(secret mdp-metabase-admin email)  password $$(secret mdp-metabase-admin password)"; \
@@ -174,16 +188,17 @@ credentials: ## Print every UI's URL, user and password
 
 .PHONY: logs
 logs: ## Follow the Airflow scheduler's log (LocalExecutor: the task logs are in it)
-	$(KUBECTL) logs deploy/airflow-scheduler -c scheduler --tail=50 -f
+	$(KUBECTL) logs -l $(SCHEDULER_SELECTOR) -c scheduler --tail=50 -f
 
 .PHONY: demo
 demo: ## Run the generator once per dataset, trigger mdp_ingest, show its runs and row counts
 	@for ds in sales youtube; do \
 	  $(KUBECTL) create job "demo-$$ds-$$(date +%s)" --from=cronjob/mdp-generator-$$ds; done
 	$(KUBECTL) wait --for=condition=complete job -l app.kubernetes.io/name=generator --timeout=5m
-	$(KUBECTL) exec deploy/airflow-scheduler -c scheduler -- airflow dags trigger mdp_ingest
+	$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- airflow dags trigger mdp_ingest
 	@echo "waiting 90 s for the run ..."; sleep 90
-	$(KUBECTL) exec deploy/airflow-scheduler -c scheduler -- airflow dags list-runs mdp_ingest -o table | head -n 8
+	$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- \
+	  airflow dags list-runs mdp_ingest -o table | head -n 8
 	$(KUBECTL) exec statefulset/mdp-postgresql -- sh -c 'psql -U "$$POSTGRES_USER" -d warehouse -c \
 	  "SELECT status, count(*) FROM audit.file_ingestion_log GROUP BY 1" -c \
 	  "SELECT (SELECT count(*) FROM warehouse.sales) AS sales_rows, (SELECT count(*) FROM warehouse.video_snapshots) AS video_snapshot_rows"'
