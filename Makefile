@@ -11,7 +11,10 @@ UV ?= uv
 TOOLS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mini-data-platform/tools
 TOOLS_BIN := $(CURDIR)/.tools/bin
 MINIO_BIN := $(TOOLS_CACHE)/minio-$(MINIO_VERSION)/minio
-HELM_BIN := $(TOOLS_CACHE)/helm-$(HELM_VERSION)/helm
+# The recipe's revision is part of helm's cache key: a changed build (flags) is never mixed up
+# with an older build of the same version. b2: version and Kubernetes defaults set by ldflags.
+HELM_BUILD := b2
+HELM_BIN := $(TOOLS_CACHE)/helm-$(HELM_VERSION)-$(HELM_BUILD)/helm
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # Kubernetes: the kind cluster, the namespace of both releases, and how long `deploy` waits.
@@ -37,6 +40,15 @@ build_image = echo "building mini-data-platform/$(1):$(IMAGE_TAG)" && \
   DOCKER_BUILDKIT=1 $(DOCKER) build $(2) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) \
   -t mini-data-platform/$(1):$(IMAGE_TAG) .
 KUBECTL := kubectl --context kind-$(CLUSTER) -n $(NAMESPACE)
+# Airflow's pods and Jobs, selected by the official chart's labels (release "airflow"), never by
+# workload kind: with LocalExecutor the scheduler is a StatefulSet, with other executors a
+# Deployment (tests/k8s/test_airflow_chart.py checks these against the chart's render).
+AIRFLOW_RELEASE := release=airflow
+SCHEDULER_SELECTOR := component=scheduler,$(AIRFLOW_RELEASE)
+API_SERVER_SELECTOR := component=api-server,$(AIRFLOW_RELEASE)
+MIGRATIONS_SELECTOR := component=run-airflow-migrations,$(AIRFLOW_RELEASE)
+# $(call first_pod,SELECTOR): the name of the first pod matching SELECTOR (shell, at run time).
+first_pod = $$($(KUBECTL) get pods -l $(1) -o jsonpath='{.items[0].metadata.name}')
 HELM ?= $(if $(wildcard $(TOOLS_BIN)/helm),$(TOOLS_BIN)/helm,helm)
 
 ##@ General
@@ -55,7 +67,7 @@ dev: tools ## Set up: Python environment from uv.lock, plus the MinIO server bin
 	@echo "ready: run 'make test'"
 
 .PHONY: tools
-tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm ## Build the pinned MinIO server and helm with go install (cached)
+tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm ## Build the pinned MinIO server and helm (with helm's version ldflags) via go install (cached)
 
 $(MINIO_BIN):
 	@command -v go >/dev/null || { echo "error: Go is needed to build MinIO (https://go.dev/doc/install)"; exit 1; }
@@ -67,15 +79,29 @@ $(TOOLS_BIN)/minio: $(MINIO_BIN)
 	mkdir -p $(TOOLS_BIN)
 	ln -sf $(MINIO_BIN) $@
 
+# helm sets its version and default Kubernetes version with -X ldflags in its own Makefile; a bare
+# `go install` leaves "v3.22" and Kubernetes v1.20, so `helm template` without --kube-version
+# refuses charts whose kubeVersion is >= 1.30. We pass the same flags: the version, and the
+# Kubernetes minor of the client-go that helm's go.mod requires (as helm's Makefile does).
 $(HELM_BIN):
 	@command -v go >/dev/null || { echo "error: Go is needed to build helm (https://go.dev/doc/install)"; exit 1; }
 	@echo "building helm $(HELM_VERSION) with go install (first time only) ..."
 	mkdir -p $(dir $@)
-	GOBIN=$(dir $@) go install $(HELM_MODULE)/cmd/helm@$(HELM_VERSION)
+	gomod="$$(go mod download -json $(HELM_MODULE)@$(HELM_VERSION) | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"; \
+	k8s_minor="$$(sed -n 's|^\s*k8s.io/client-go v0\.\([0-9]*\)\..*|\1|p' "$$gomod")"; \
+	test -n "$$k8s_minor" || { echo "error: no k8s.io/client-go in $$gomod"; exit 1; }; \
+	ldflags="-s -w -X $(HELM_MODULE)/internal/version.version=$(HELM_VERSION) \
+	  -X $(HELM_MODULE)/internal/version.metadata= -X $(HELM_MODULE)/internal/version.gitTreeState=clean"; \
+	for pkg in pkg/chartutil pkg/lint/rules; do \
+	  ldflags="$$ldflags -X $(HELM_MODULE)/$$pkg.k8sVersionMajor=1 -X $(HELM_MODULE)/$$pkg.k8sVersionMinor=$$k8s_minor"; \
+	done; \
+	CGO_ENABLED=0 GOBIN=$(dir $@) go install -trimpath -ldflags "$$ldflags" $(HELM_MODULE)/cmd/helm@$(HELM_VERSION)
 
+# Always re-pointed (cheap): a link to an older build of the same version must not survive.
+.PHONY: $(TOOLS_BIN)/helm
 $(TOOLS_BIN)/helm: $(HELM_BIN)
 	mkdir -p $(TOOLS_BIN)
-	ln -sf $(HELM_BIN) $@
+	ln -sfn $(HELM_BIN) $@
 
 .PHONY: test
 test: ## Run all tests (unit + integration against real MinIO and PostgreSQL)
@@ -112,7 +138,7 @@ cluster-down: ## Delete the kind cluster and everything in it (volumes included)
 	kind delete cluster --name $(CLUSTER)
 
 .PHONY: images
-images: ## Build images/python-base, then every image of images/list, tagged IMAGE_TAG
+images: ## Build images/python-base, then every image of images/list (IMAGE_TAG, DOCKER_BUILD_FLAGS)
 	$(call build_image,python-builder,-f images/python-base/Dockerfile --target builder)
 	$(call build_image,python-runtime,-f images/python-base/Dockerfile --target runtime)
 	$(foreach img,$(IMAGES),$(call build_image,$(img),-f images/$(img)/Dockerfile);)
@@ -122,15 +148,19 @@ namespace: ## Create/update the namespace with its Pod Security labels (k8s/name
 	sed -e 's/^  name: mdp$$/  name: $(NAMESPACE)/' k8s/namespace.yaml | kubectl --context kind-$(CLUSTER) apply -f -
 
 .PHONY: deploy
-deploy: namespace ## helm upgrade --install both releases (ours, then Airflow) and create the Airflow pool
+deploy: namespace ## Namespace, then helm upgrade --install of ours and of Airflow (migrations + pool Job)
 	$(HELM) upgrade --install mdp charts/mini-data-platform --kube-context kind-$(CLUSTER) \
 	  --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \
 	  --set images.steps.tag=$(IMAGE_TAG) --set images.minio.tag=$(IMAGE_TAG)
+	@# The migration Job (migrations, then the pool) is a plain Job, and a Job's pod template is
+	@# immutable: remove the previous one so the upgrade creates it anew (charts/airflow/values.yaml).
+	$(KUBECTL) delete job -l $(MIGRATIONS_SELECTOR) --ignore-not-found
 	$(HELM) upgrade --install airflow airflow --repo $(AIRFLOW_CHART_REPO) --version $(AIRFLOW_CHART_VERSION) \
 	  --kube-context kind-$(CLUSTER) --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \
 	  --values charts/airflow/values.yaml --set images.airflow.tag=$(IMAGE_TAG)
-	$(KUBECTL) exec deploy/airflow-scheduler -c scheduler -- \
-	  airflow pools set mdp_pipeline 8 "step pods of the Mini Data Platform DAGs"
+	@# Until the Job is done the pool may be missing; a Job already gone finished (TTL).
+	if $(KUBECTL) get job -l $(MIGRATIONS_SELECTOR) -o name | grep -q .; then \
+	  $(KUBECTL) wait --for=condition=complete job -l $(MIGRATIONS_SELECTOR) --timeout $(TIMEOUT); fi
 
 .PHONY: port-forward
 port-forward: ## Forward the UIs and PostgreSQL to localhost (when not using kind's port mappings)
@@ -144,12 +174,13 @@ port-forward: ## Forward the UIs and PostgreSQL to localhost (when not using kin
 .PHONY: status
 status: ## Pods, Jobs, CronJobs and the latest mdp_ingest runs
 	$(KUBECTL) get pods,jobs,cronjobs
-	-$(KUBECTL) exec deploy/airflow-scheduler -c scheduler -- airflow dags list-runs mdp_ingest -o table 2>/dev/null | head -n 12
+	-$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- \
+	  airflow dags list-runs mdp_ingest -o table 2>/dev/null | head -n 12
 
 .PHONY: credentials
 credentials: ## Print every UI's URL, user and password
 	@secret() { $(KUBECTL) get secret "$$1" -o jsonpath="{.data.$$2}" | base64 -d; }; \
-	echo "Airflow   http://localhost:8080  user admin  password $$($(KUBECTL) exec deploy/airflow-api-server -- \
+	echo "Airflow   http://localhost:8080  user admin  password $$($(KUBECTL) exec $(call first_pod,$(API_SERVER_SELECTOR)) -c api-server -- \
 	  python -c 'import json,glob; print(json.load(open(glob.glob("/opt/airflow/simple_auth_manager_passwords.json*")[0]))["admin"])')"; \
 	echo "MinIO     http://localhost:9001  user $$(secret mdp-minio-root username)  password $$(secret mdp-minio-root password)"; \
 	echo "Metabase  http://localhost:3000  user $$(secret mdp-metabase-admin email)  password $$(secret mdp-metabase-admin password)"; \
@@ -157,16 +188,17 @@ credentials: ## Print every UI's URL, user and password
 
 .PHONY: logs
 logs: ## Follow the Airflow scheduler's log (LocalExecutor: the task logs are in it)
-	$(KUBECTL) logs deploy/airflow-scheduler -c scheduler --tail=50 -f
+	$(KUBECTL) logs -l $(SCHEDULER_SELECTOR) -c scheduler --tail=50 -f
 
 .PHONY: demo
 demo: ## Run the generator once per dataset, trigger mdp_ingest, show its runs and row counts
 	@for ds in sales youtube; do \
 	  $(KUBECTL) create job "demo-$$ds-$$(date +%s)" --from=cronjob/mdp-generator-$$ds; done
 	$(KUBECTL) wait --for=condition=complete job -l app.kubernetes.io/name=generator --timeout=5m
-	$(KUBECTL) exec deploy/airflow-scheduler -c scheduler -- airflow dags trigger mdp_ingest
+	$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- airflow dags trigger mdp_ingest
 	@echo "waiting 90 s for the run ..."; sleep 90
-	$(KUBECTL) exec deploy/airflow-scheduler -c scheduler -- airflow dags list-runs mdp_ingest -o table | head -n 8
+	$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- \
+	  airflow dags list-runs mdp_ingest -o table | head -n 8
 	$(KUBECTL) exec statefulset/mdp-postgresql -- sh -c 'psql -U "$$POSTGRES_USER" -d warehouse -c \
 	  "SELECT status, count(*) FROM audit.file_ingestion_log GROUP BY 1" -c \
 	  "SELECT (SELECT count(*) FROM warehouse.sales) AS sales_rows, (SELECT count(*) FROM warehouse.video_snapshots) AS video_snapshot_rows"'

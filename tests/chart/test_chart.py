@@ -262,7 +262,7 @@ class TestRbac:
             (("events",), ("get", "list", "watch")),
         }
         (binding,) = by_kind(docs, "RoleBinding")
-        assert [s["name"] for s in binding["subjects"]] == ["airflow-scheduler", "airflow-worker"]
+        assert [s["name"] for s in binding["subjects"]] == ["airflow-scheduler"]
         assert {s["namespace"] for s in binding["subjects"]} == {"mdp"}
 
     def test_pipeline_service_account_has_no_token_and_no_binding(self) -> None:

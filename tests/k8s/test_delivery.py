@@ -157,15 +157,24 @@ def test_the_pinned_airflow_accepts_our_configuration(tmp_path: Path) -> None:
         "print(conf.getint('dag_processor', 'refresh_interval'))\n"
         "c = Connection.from_json(os.environ['CONN_JSON'], conn_id='kubernetes_default')\n"
         "print(c.conn_type, c.extra_dejson)\n"
+        "print(conf.getint('core', 'dagbag_import_timeout'),"
+        " conf.getint('dag_processor', 'dag_file_processor_timeout'),"
+        " conf.getint('core', 'parallelism'))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [line for line in done.stdout.strip().splitlines() if "[warning" not in line]
-    assert lines[-3] == "SimpleAuthManager"
-    assert lines[-2] == "30"
-    assert lines[-1] == "kubernetes {'in_cluster': True, 'namespace': 'mdp'}"
+    assert lines[-4] == "SimpleAuthManager"
+    assert lines[-3] == "30"
+    assert lines[-2] == "kubernetes {'in_cluster': True, 'namespace': 'mdp'}"
+    # Parsing a DAG file took up to 26 s on a busy 2-core node (charts/airflow/values.yaml): the
+    # import timeout keeps a wide margin, and a file's processing may outlast its import.
+    import_timeout, processor_timeout, parallelism = map(int, lines[-1].split())
+    assert import_timeout >= 4 * 26 and processor_timeout > import_timeout
+    slots = int(next(e["value"] for e in AIRFLOW_VALUES["env"] if e["name"] == "MDP_POOL_SLOTS"))
+    assert slots < parallelism <= 2 * slots  # step slots plus the light tasks, bounded
 
 
 NAMESPACE = yaml.safe_load((ROOT / "k8s" / "namespace.yaml").read_text())
