@@ -615,7 +615,8 @@ host_state() {
   awk -v d="$STATE" 'index($2, d) == 1 {print $2}' /proc/mounts | sort
   find /sys/fs/cgroup -maxdepth 2 -name 'kubepods*' 2>/dev/null | sort
   echo "# processes of the cluster"
-  pgrep -a -f "$K8S_BIN/|$COREDNS_BIN|containerd-shim.*$STATE/|containerd --config $STATE/|etcd --name mdp-local" \
+  # Anchored at the start of the command line, so a shell that merely mentions them is not one.
+  pgrep -a -f "^($K8S_BIN/|$COREDNS_BIN|\S*containerd-shim\S* .*-address $STATE/|containerd --config $STATE/|etcd --name mdp-local)" \
     | sed 's/^[0-9]* //' | sort || true
 }
 

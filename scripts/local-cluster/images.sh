@@ -137,8 +137,12 @@ build_images() {
 load_images() {
   local started=$SECONDS sock="$STATE/containerd/containerd.sock"
   [ -S "$sock" ] || die "the local cluster is not up (no $sock): scripts/local-cluster/cluster.sh up"
-  local images
-  mapfile -t images < <(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E "^mini-data-platform/.*:$IMAGE_TAG\$")
+  # What pods run: every image of images/list except Airflow's (Airflow runs as processes in the
+  # test, its image is only built), and the PostgreSQL stand-in the chart is given.
+  local images=() name
+  while read -r name; do
+    [ "$name" = airflow ] || images+=("mini-data-platform/$name:$IMAGE_TAG")
+  done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' images/list)
   images+=("$STANDIN_POSTGRES")
   log "loading ${#images[@]} images into the cluster's containerd: ${images[*]}"
   docker save "${images[@]}" | ctr --address "$sock" -n k8s.io images import - >/dev/null
