@@ -36,6 +36,7 @@ STANDIN_GO="mdp-standin/golang:$GO_VERSION"
 STANDIN_STATIC=mdp-standin/distroless-static:nonroot
 STANDIN_AIRFLOW="mdp-standin/airflow:$AIRFLOW_VERSION"
 STANDIN_POSTGRES=mdp-standin/postgres:15
+STANDIN_METABASE=mdp-standin/metabase:fake
 IMAGE_TAG="${IMAGE_TAG:-dev}"
 
 log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -120,6 +121,11 @@ build_standins() {
     docker build "${common[@]}" --build-arg "UV=$STANDIN_UV" -t "$STANDIN_AIRFLOW" "$STANDIN_DIR/airflow" >/dev/null
     rm -f "$STANDIN_DIR/airflow/requirements.txt"
   fi
+  # The fake Metabase follows tests/metabase/fake.py: rebuilt every time (seconds, cached layers).
+  log "$STANDIN_METABASE (tests/metabase/fake.py)"
+  cp tests/metabase/fake.py "$STANDIN_DIR/metabase/fake.py"
+  docker build "${common[@]}" -t "$STANDIN_METABASE" "$STANDIN_DIR/metabase" >/dev/null
+  rm -f "$STANDIN_DIR/metabase/fake.py"
   log "stand-ins ready ($((SECONDS - started)) s)"
 }
 
@@ -138,12 +144,12 @@ load_images() {
   local started=$SECONDS sock="$STATE/containerd/containerd.sock"
   [ -S "$sock" ] || die "the local cluster is not up (no $sock): scripts/local-cluster/cluster.sh up"
   # What pods run: every image of images/list except Airflow's (Airflow runs as processes in the
-  # test, its image is only built), and the PostgreSQL stand-in the chart is given.
+  # test, its image is only built), and the PostgreSQL and Metabase stand-ins the chart is given.
   local images=() name
   while read -r name; do
     [ "$name" = airflow ] || images+=("mini-data-platform/$name:$IMAGE_TAG")
   done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' images/list)
-  images+=("$STANDIN_POSTGRES")
+  images+=("$STANDIN_POSTGRES" "$STANDIN_METABASE")
   log "loading ${#images[@]} images into the cluster's containerd: ${images[*]}"
   docker save "${images[@]}" | ctr --address "$sock" -n k8s.io images import - >/dev/null
   log "images loaded ($((SECONDS - started)) s)"

@@ -11,6 +11,7 @@ order; each prints the figures the README quotes.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -20,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from mdp.generate.step import generate
 from tests.cluster import airflow
 from tests.cluster.conftest import (
     NAMESPACE,
+    ROOT,
     STATE,
     ClusterError,
     Installed,
@@ -83,6 +86,26 @@ def test_chart_installs_with_wait_and_the_setup_job_did_its_work(installed: Inst
     assert len(applied) >= 7
 
 
+def test_the_provisioning_job_filled_metabase(installed: Installed) -> None:
+    """The post-install hook Job ran `mdp metabase provision` against the Metabase Service (the
+    fake stand-in): helm --wait waited for it, and the dashboards file is now in Metabase."""
+    import httpx
+
+    admin = installed.cluster.secret("mdp-metabase-admin")
+    base = f"http://{installed.cluster.service_ip('mdp-metabase')}:3000"
+    with httpx.Client(base_url=base, timeout=10) as http:
+        session = http.post(
+            "/api/session", json={"username": admin["email"], "password": admin["password"]}
+        )
+        session.raise_for_status()
+        headers = {"X-Metabase-Session": session.json()["id"]}
+        cards = http.get("/api/card", headers=headers).json()
+        databases = http.get("/api/database", headers=headers).json()["data"]
+    content = yaml.safe_load((ROOT / "metabase" / "dashboards.yaml").read_text())
+    assert len(cards) == len(content["questions"])
+    assert [d["details"]["user"] for d in databases] == ["mdp_readonly"]
+
+
 def test_namespace_enforces_pod_security_restricted(installed: Installed) -> None:
     cluster = installed.cluster
     labels = cluster.json("get", "namespace", NAMESPACE)["metadata"]["labels"]
@@ -95,7 +118,7 @@ def test_namespace_enforces_pod_security_restricted(installed: Installed) -> Non
         "metadata": {"name": "not-allowed", "namespace": NAMESPACE},
         "spec": {"containers": [{"name": "c", "image": "mini-data-platform/loader:dev"}]},
     }
-    with pytest.raises(ClusterError, match='violates PodSecurity "restricted:v1.34"'):
+    with pytest.raises(ClusterError, match=re.escape('violates PodSecurity "restricted:v1.34"')):
         cluster.apply(plain)
     # Every pod that runs was admitted under "restricted", and runs under its declared limits.
     for pod in cluster.pods():
@@ -230,7 +253,10 @@ def test_helm_upgrade_to_a_new_image_tag_keeps_data_and_secrets(installed: Insta
     secrets = {name: cluster.secret(name) for name in names}
     rows, objects = _count(installed, "sales"), sorted(installed.store().list("archive/"))
     sock = STATE / "containerd" / "containerd.sock"
-    for image in ("validator", "transformer", "loader", "generator", "minio"):
+    # Every image pods run (images/list; Airflow's runs nowhere here) gets the new tag.
+    listed = [line.split("#")[0].strip() for line in (ROOT / "images" / "list").open()]
+    names = [name for name in listed if name not in ("", "airflow")]
+    for image in names:
         subprocess.run(
             ["ctr", "--address", str(sock), "-n", "k8s.io", "images", "tag", "--force",
              f"docker.io/mini-data-platform/{image}:dev",
