@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from mdp import exitcodes
+from mdp import crashpoints, exitcodes
 from mdp.errors import MdpError, Quarantined, require
 
 log = logging.getLogger("mdp")
@@ -407,6 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.run_id = f"manual-{uuid.uuid4()}"
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        crashpoints.check()
         return func(args)
     except Quarantined as e:
         log.error("%s", e.message)
