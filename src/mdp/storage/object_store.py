@@ -21,6 +21,7 @@ from minio.commonconfig import CopySource
 from minio.error import S3Error
 
 from mdp.config import S3Settings
+from mdp.crashpoints import crash_point
 from mdp.errors import ConfigError
 from mdp.layout import INCOMING, error_report_key
 
@@ -163,10 +164,12 @@ class ObjectStore:
             if e.code in _MISSING and self.exists(target):
                 return
             raise
+        crash_point("store.after_copy")
         self.delete(source)
 
     def quarantine(self, source: str, target: str, report: dict[str, Any]) -> None:
         """Write the ``.error.json`` report first, then move the file next to it, so a file in
         failed/ always has its reason beside it."""
         self.put_json(error_report_key(target), report)
+        crash_point("store.after_report")
         self.move(source, target)
