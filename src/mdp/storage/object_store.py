@@ -11,11 +11,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import certifi
+import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import S3Error
@@ -41,6 +44,21 @@ class Spooled:
     sha256: str
 
 
+def http_client(settings: S3Settings) -> urllib3.PoolManager:
+    """The SDK's HTTP pool with our timeouts and retries (S3__CONNECT_TIMEOUT, S3__READ_TIMEOUT,
+    S3__RETRIES) instead of its 5-minute timeouts and 5 retries, so an outage becomes a prompt
+    fault. TLS verification as the SDK does it (SSL_CERT_FILE, else certifi's bundle)."""
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(
+            total=settings.retries, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504]
+        ),
+    )
+
+
 class ObjectStore:
     """One bucket on one S3 endpoint."""
 
@@ -61,6 +79,7 @@ class ObjectStore:
             secret_key=settings.secret_key.get_secret_value(),
             secure=settings.secure,
             region=settings.region,
+            http_client=http_client(settings),
         )
         return cls(client, settings.bucket)
 
