@@ -75,6 +75,18 @@ def finish_pending(
     return True
 
 
+def archive_target(
+    incoming: layout.IncomingKey, record: AuditRecord, store: ObjectStore, now: datetime
+) -> str:
+    """The archive key for this object version: ``archive/<dataset>/YYYY/MM/DD/<file>``, or, if
+    another version of the same name was archived there the same day, a folder named after this
+    version's content id, so a re-upload never overwrites the archived original."""
+    target = layout.archive_key(incoming, now)
+    if store.exists(target):
+        target = layout.archive_key(incoming, now, version=layout.file_id(record.sha256))
+    return target
+
+
 def fault_report(
     stage: layout.FailedStage,
     incoming: layout.IncomingKey,

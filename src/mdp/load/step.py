@@ -30,7 +30,14 @@ from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.audit.log import lock_id
 from mdp.crashpoints import crash_point
 from mdp.load import merge
-from mdp.pipeline import Outcome, StepResult, find_record, finish_pending, guard_stage
+from mdp.pipeline import (
+    Outcome,
+    StepResult,
+    archive_target,
+    find_record,
+    finish_pending,
+    guard_stage,
+)
 from mdp.storage import ObjectStore
 from mdp.storage.parquet import open_parquet
 from mdp.warehouse.tables import CHANNELS_FILE, TABLES, TableSpec
@@ -85,7 +92,7 @@ def _archive(
     now: datetime,
 ) -> str:
     """Record where the raw file goes, move it, finish the row (see mdp.audit.log)."""
-    target = layout.archive_key(incoming, now)
+    target = archive_target(incoming, record, store, now)
     audit.record_final_key(record.id, final_key=target)
     crash_point("load.after_intent")
     store.move(incoming.key, target)

@@ -20,10 +20,11 @@ import pyarrow as pa
 
 from mdp import layout
 from mdp.audit import AuditLog, AuditRecord, Status
+from mdp.audit.log import FAILED
 from mdp.contracts import CONTRACTS, get_contract
 from mdp.crashpoints import crash_point
 from mdp.errors import ObjectMissingError
-from mdp.pipeline import Outcome, StepResult, finish_pending
+from mdp.pipeline import Outcome, StepResult, archive_target, finish_pending
 from mdp.storage import ObjectStore
 from mdp.validate.engine import ValidationResult, validate_file
 from mdp.validate.errors import FileRejected
@@ -124,12 +125,7 @@ def _already_done(incoming: layout.IncomingKey, store: ObjectStore, audit: Audit
     if record is None:
         raise ObjectMissingError(f"no object {key} and no audit record of it", key=key)
     finish_pending(incoming, record, store, audit)
-    outcome = _reported(key, record).outcome
-    if outcome is Outcome.ACCEPTED and record.status in {
-        Status.RECEIVED,
-        Status.PROCESSING_FAILED,
-        Status.LOADING_FAILED,
-    }:
+    if record.status == Status.RECEIVED or (record.status in FAILED and record.final_key is None):
         raise ObjectMissingError(
             f"{key} is gone from incoming/ but audit row {record.id} says {record.status}",
             key=key,
@@ -139,11 +135,11 @@ def _already_done(incoming: layout.IncomingKey, store: ObjectStore, audit: Audit
 
 
 def _reported(key: str, record: AuditRecord) -> StepResult:
-    """The outcome a finished row stands for, reported again by a rerun."""
-    outcome = {
-        Status.VALIDATION_FAILED: Outcome.REJECTED,
-        Status.DUPLICATE: Outcome.DUPLICATE,
-    }.get(Status(record.status), Outcome.ACCEPTED)
+    """The outcome a finished row stands for, reported again by a rerun: a file quarantined by
+    any stage counts as rejected (exit 3: it is in failed/, do not retry)."""
+    outcome = Outcome.REJECTED if record.status in FAILED else Outcome.ACCEPTED
+    if record.status == Status.DUPLICATE:
+        outcome = Outcome.DUPLICATE
     return StepResult(outcome, key, record.id, {"already": record.status})
 
 
@@ -154,7 +150,7 @@ def _archive_duplicate(
     audit: AuditLog,
     now: datetime,
 ) -> StepResult:
-    target = layout.archive_key(incoming, now)
+    target = archive_target(incoming, record, store, now)
     audit.mark_duplicate(record.id, final_key=target)
     crash_point("validate.duplicate.after_intent")
     store.move(incoming.key, target)
