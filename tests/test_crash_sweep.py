@@ -265,6 +265,7 @@ def test_the_plan_covers_every_crash_point() -> None:
     assert planned == set(POINTS), set(POINTS) ^ planned
 
 
+@pytest.mark.timeout(900)  # minutes under a loaded machine; bounded by the plan
 def test_killed_at_every_point_then_rerun(servers: CrashServers) -> None:
     clean = CleanRuns(servers)
     failures: list[str] = []
@@ -291,6 +292,7 @@ def _stopped(pid: int) -> bool:
 OUTAGE_CASES = [(step, point) for step, points in SCENARIOS[0].plan.items() for point in points]
 
 
+@pytest.mark.timeout(900)  # minutes under a loaded machine; bounded by the plan
 @pytest.mark.parametrize("outage", ["postgres-restart", "minio-stop"])
 def test_outage_at_every_point_of_a_good_file(servers: CrashServers, outage: str) -> None:
     """Pause the step at each point, restart PostgreSQL immediately (or stop MinIO), let it go

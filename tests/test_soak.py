@@ -202,6 +202,7 @@ def servers() -> Iterator[CrashServers]:
         yield s
 
 
+@pytest.mark.timeout(900)  # minutes under a loaded machine; bounded by the plan
 def test_soak(servers: CrashServers) -> None:
     started = time.monotonic()
     rng = random.Random(SEED)
