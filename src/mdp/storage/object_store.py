@@ -15,10 +15,8 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import certifi
-import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import S3Error
@@ -27,6 +25,9 @@ from mdp.config import S3Settings
 from mdp.crashpoints import crash_point
 from mdp.errors import ConfigError
 from mdp.layout import INCOMING, error_report_key
+
+if TYPE_CHECKING:
+    import urllib3
 
 CHUNK = 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
@@ -47,7 +48,13 @@ class Spooled:
 def http_client(settings: S3Settings) -> urllib3.PoolManager:
     """The SDK's HTTP pool with our timeouts and retries (S3__CONNECT_TIMEOUT, S3__READ_TIMEOUT,
     S3__RETRIES) instead of its 5-minute timeouts and 5 retries, so an outage becomes a prompt
-    fault. TLS verification as the SDK does it (SSL_CERT_FILE, else certifi's bundle)."""
+    fault. TLS verification as the SDK does it (SSL_CERT_FILE, else certifi's bundle).
+
+    urllib3 and certifi are the SDK's own dependencies (imported here, not declared again in
+    every extra that has minio)."""
+    import certifi
+    import urllib3
+
     return urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
         maxsize=10,
