@@ -176,11 +176,11 @@ class World:
     def orchestrate(
         self, key: str, start: str = "validate", attempt: int = 1, max_attempts: int = 2
     ) -> None:
-        """Run the file from ``start`` as the DAG would: a step that faults is retried with the
-        next attempt number; when its attempts ran out, the next DAG run starts again at
+        """Run the file from ``start`` as the DAG would: a step that faults is retried, after a
+        growing delay, with the next attempt number; when its attempts ran out, the next DAG run starts again at
         validate (the file is still, or again, in incoming/ or a step has work to finish)."""
         index = STEPS.index(start)
-        for _ in range(12):
+        for tries in range(12):
             if index == len(STEPS):
                 return
             outcome = self.step(STEPS[index], key, attempt, max_attempts)
@@ -188,7 +188,9 @@ class World:
                 return
             if outcome == "next":
                 index, attempt = index + 1, 1
-            elif attempt < max_attempts:
+                continue
+            time.sleep(0.2 * tries)  # the retry delay: a restarting server needs a moment
+            if attempt < max_attempts:
                 attempt += 1
             else:
                 index, attempt = 0, 1

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -132,19 +133,21 @@ def wave(files: Files, world: World, names: list[str], *, fresh: bool) -> list[s
 class Workers:
     """Worker processes sharing the keys; kill one and a new one takes over its keys."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, logs: Path) -> None:
         self.world = world
+        self.logs = logs
         self.lock = threading.Lock()
         self.procs: dict[int, tuple[subprocess.Popen[str], list[str], set[str]]] = {}
         self.kills = 0
 
     def start(self, keys: list[str]) -> None:
+        log = (self.logs / f"worker-{len(list(self.logs.iterdir()))}.log").open("w")
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.soak_worker"],
             env=self.world.env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
             text=True,
         )
         assert proc.stdin is not None
@@ -179,11 +182,15 @@ class Workers:
         deadline = time.monotonic() + timeout
         for proc, _, _ in list(self.procs.values()):
             proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-            assert proc.returncode == 0, f"a worker failed with exit {proc.returncode}"
+            if proc.returncode != 0:
+                tails = [p.read_text()[-3000:] for p in sorted(self.logs.iterdir())]
+                raise AssertionError(f"a worker failed with exit {proc.returncode}: {tails}")
 
 
-def _run_wave(world: World, keys: list[str], rng: random.Random, kills: int, restart) -> int:
-    workers = Workers(world)
+def _run_wave(
+    world: World, keys: list[str], rng: random.Random, kills: int, restart, logs: Path
+) -> int:
+    workers = Workers(world, logs)
     share = [keys[i::WORKERS] for i in range(WORKERS)]
     for part in share:
         workers.start(part)
@@ -203,14 +210,14 @@ def servers() -> Iterator[CrashServers]:
 
 
 @pytest.mark.timeout(900)  # minutes under a loaded machine; bounded by the plan
-def test_soak(servers: CrashServers) -> None:
+def test_soak(servers: CrashServers, tmp_path: Path) -> None:
     started = time.monotonic()
     rng = random.Random(SEED)
     world = servers.world()
     files = Files(rng)
 
     first = wave(files, world, [f"f{n:03d}.csv" for n in range(150)], fresh=True)
-    kills = _run_wave(world, first, rng, KILLS, servers.pg.restart_immediately)
+    kills = _run_wave(world, first, rng, KILLS, servers.pg.restart_immediately, tmp_path)
     # Second wave, same names: new versions, and some of the same bytes again (duplicates).
     again = [k for k in first if rng.random() < 0.3 and "/copy-" not in k]
     second = []
@@ -224,7 +231,7 @@ def test_soak(servers: CrashServers) -> None:
             files.expect(dataset, rows)
             files.upload(world, key, data)
         second.append(key)
-    kills += _run_wave(world, second, rng, 2, None)
+    kills += _run_wave(world, second, rng, 2, None, tmp_path)
 
     for key in sorted(set(first + second)):  # the clean sweep: the next DAG run
         world.orchestrate(key)
