@@ -177,8 +177,9 @@ class World:
         self, key: str, start: str = "validate", attempt: int = 1, max_attempts: int = 2
     ) -> None:
         """Run the file from ``start`` as the DAG would: a step that faults is retried, after a
-        growing delay, with the next attempt number; when its attempts ran out, the next DAG run starts again at
-        validate (the file is still, or again, in incoming/ or a step has work to finish)."""
+        growing delay, with the next attempt number; when its attempts ran out, the next DAG
+        run starts again at validate (the file is still, or again, in incoming/ or a step has
+        work to finish)."""
         index = STEPS.index(start)
         for tries in range(12):
             if index == len(STEPS):
