@@ -54,9 +54,36 @@ def test_unreachable_database_is_a_retryable_fault(
 
     store.put_bytes("incoming/sales/good.csv", to_csv(sales_rows(10)), "text/csv")
     env = {**step_env, "PG__PORT": str(free_port()), "PG__CONNECT_TIMEOUT": "2"}
-    code, out, _ = mdp(env, "validate", "incoming/sales/good.csv", "--run-id", "r1")
+    code, out, err = mdp(env, "validate", "incoming/sales/good.csv", "--run-id", "r1")
     assert code == exitcodes.FAULT
     assert out[-1]["error"]["terminal"] is False
+    assert _one_error_line(err).endswith("retrying is safe")
+
+
+def _one_error_line(stderr: str) -> str:
+    """The single ERROR line of a step's log; no traceback."""
+    assert "Traceback" not in stderr
+    errors = [line for line in stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, stderr
+    return errors[0]
+
+
+def test_unreachable_object_store_is_one_line_and_retryable(step_env: dict[str, str]) -> None:
+    """Issue 14: a MinIO outage printed urllib3's whole MaxRetryError traceback."""
+    from mdp.devservers import free_port
+
+    port = free_port()
+    env = {**step_env, "S3__ENDPOINT": f"127.0.0.1:{port}", "S3__RETRIES": "1"}
+    code, out, err = mdp(env, "validate", "incoming/sales/good.csv", "--run-id", "r1")
+    assert code == exitcodes.FAULT
+    line = _one_error_line(err)
+    assert f"object store at 127.0.0.1:{port} is unreachable" in line
+    assert line.endswith("retrying is safe")
+    assert out[-1]["error"]["terminal"] is False
+
+    code, _, err = mdp(env, "-v", "validate", "incoming/sales/good.csv", "--run-id", "r1")
+    assert code == exitcodes.FAULT
+    assert "Traceback" in err  # the details, with debug logging on
 
 
 def test_missing_credentials_name_the_variable(step_env: dict[str, str]) -> None:

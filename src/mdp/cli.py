@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from mdp import exitcodes
+from mdp import crashpoints, exitcodes
 from mdp.errors import MdpError, Quarantined, require
 
 log = logging.getLogger("mdp")
@@ -277,6 +277,19 @@ def _timestamp(text: str) -> datetime:
     return value
 
 
+def _outage(error: BaseException) -> str | None:
+    """The one-line description of an outage (mdp.outage), with where the servers were."""
+    from mdp.config import PostgresSettings, S3Settings
+    from mdp.outage import describe
+
+    try:
+        pg, s3 = PostgresSettings(), S3Settings()
+        postgres, object_store = f"{pg.host}:{pg.port}", s3.endpoint
+    except Exception:  # settings that do not parse cannot have been used: say so generically
+        postgres = object_store = "(unknown)"
+    return describe(error, postgres=postgres, object_store=object_store)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
@@ -407,6 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.run_id = f"manual-{uuid.uuid4()}"
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        crashpoints.check()
         return func(args)
     except Quarantined as e:
         log.error("%s", e.message)
@@ -414,9 +428,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exitcodes.REJECTED
     except MdpError as e:
         log.error("%s", e.message)
+        log.debug("details", exc_info=True)
         _emit({"error": e.context()})
         return exitcodes.TERMINAL if e.terminal else exitcodes.FAULT
     except Exception as e:
+        outage = _outage(e)
+        if outage is not None:
+            log.error("%s", outage)
+            log.debug("details", exc_info=True)  # the traceback only with -v
+            _emit({"error": {"error": "Outage", "message": outage, "terminal": False}})
+            return exitcodes.FAULT
         log.exception("unexpected fault")
         _emit({"error": {"error": type(e).__name__, "message": str(e), "terminal": False}})
         return exitcodes.FAULT

@@ -39,6 +39,14 @@ class S3Settings(BaseSettings):
     """The one bucket; stages are prefixes inside it (see ``mdp.layout``)."""
     region: str | None = None
     """Region name; MinIO ignores it, some S3-compatible servers require it."""
+    connect_timeout: float = Field(default=10.0, gt=0)
+    """Seconds to wait for a TCP connection to the S3 endpoint."""
+    read_timeout: float = Field(default=120.0, gt=0)
+    """Seconds to wait for the server between two reads of one response."""
+    retries: int = Field(default=3, ge=0)
+    """Retries of one request on a refused connection, a timeout or a 5xx answer, with back-off
+    (0.5 s doubling). When they run out, the step exits 1 with one log line: a fault, retried by
+    the orchestrator."""
 
     @model_validator(mode="after")
     def _load_secret_file(self) -> Self:
@@ -66,8 +74,11 @@ class PostgresSettings(BaseSettings):
     """Path of a mounted file holding the password."""
     sslmode: str = "prefer"
     """libpq sslmode."""
-    connect_timeout: int = 10
+    connect_timeout: int = Field(default=10, ge=1)
     """Seconds before a connection attempt counts as a transient fault."""
+    keepalives_idle: int = Field(default=30, ge=1)
+    """Seconds of silence before TCP keepalives probe the server (every 10 s, 3 probes): a
+    server that vanished mid-step is noticed in about a minute instead of hanging the step."""
 
     @model_validator(mode="after")
     def _load_password_file(self) -> Self:
@@ -86,6 +97,10 @@ class PostgresSettings(BaseSettings):
             user=self.user,
             sslmode=self.sslmode,
             connect_timeout=self.connect_timeout,
+            keepalives=1,
+            keepalives_idle=self.keepalives_idle,
+            keepalives_interval=10,
+            keepalives_count=3,
             application_name="mdp",
         )
 

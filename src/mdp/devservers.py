@@ -103,7 +103,6 @@ class MinioServer:
 
     @classmethod
     def start(cls, binary: Path | None = None, timeout: float = 60.0) -> MinioServer:
-        binary = binary or find_minio()
         root = Path(tempfile.mkdtemp(prefix="mdp-minio-"))
         server = cls(
             port=free_port(),
@@ -112,24 +111,36 @@ class MinioServer:
             secret_key=secrets.token_urlsafe(24),
             root=root,
         )
+        server.binary = binary or find_minio()
+        try:
+            server.resume(timeout)
+        except ServerError:
+            server.stop()
+            raise
+        return server
+
+    binary: Path | None = None
+
+    def resume(self, timeout: float = 60.0) -> None:
+        """Start the server process on this server's port and data (again, after ``halt``)."""
         env = {
             **os.environ,
-            "MINIO_ROOT_USER": server.access_key,
-            "MINIO_ROOT_PASSWORD": server.secret_key,
+            "MINIO_ROOT_USER": self.access_key,
+            "MINIO_ROOT_PASSWORD": self.secret_key,
             "MINIO_BROWSER": "off",
             "MINIO_UPDATE": "off",
             "MINIO_CI_CD": "on",
         }
-        log = (root / "minio.log").open("wb")
-        server.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
+        log = (self.root / "minio.log").open("ab")
+        self.process = subprocess.Popen(  # noqa: S603 - our own binary and arguments
             [
-                str(binary),
+                str(self.binary or find_minio()),
                 "server",
-                str(root / "data"),
+                str(self.root / "data"),
                 "--address",
-                server.endpoint,
+                self.endpoint,
                 "--console-address",
-                f"127.0.0.1:{server.console_port}",
+                f"127.0.0.1:{self.console_port}",
                 "--quiet",
             ],
             env=env,
@@ -137,24 +148,17 @@ class MinioServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal goes to us; we stop it in order
         )
-        server.pid = server.process.pid
-        url = f"http://{server.endpoint}/minio/health/live"
-        try:
-            _wait(
-                lambda: urllib.request.urlopen(url, timeout=1).status == 200,
-                "MinIO",
-                timeout,
-                server.process,
-            )
-        except ServerError:
-            server.stop()
-            raise
-        return server
+        self.pid = self.process.pid
+        url = f"http://{self.endpoint}/minio/health/live"
+        _wait(
+            lambda: urllib.request.urlopen(url, timeout=1).status == 200,
+            "MinIO",
+            timeout,
+            self.process,
+        )
 
-    pid: int | None = None
-    """Process id, kept so another process (``make quickstart-down``) can stop the server."""
-
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the server process but keep its data (an outage; ``resume`` ends it)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -162,7 +166,14 @@ class MinioServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        elif self.process is None and self.pid:
+
+    pid: int | None = None
+    """Process id, kept so another process (``make quickstart-down``) can stop the server."""
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.halt()
+        elif self.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -181,7 +192,12 @@ class PostgresServer:
     """Command prefix that runs the server tools as the postgres user when we are root."""
 
     @classmethod
-    def start(cls, bindir: Path | None = None, timeout: float = 60.0) -> PostgresServer:
+    def start(
+        cls, bindir: Path | None = None, timeout: float = 60.0, *, durable_commits: bool = False
+    ) -> PostgresServer:
+        """A new cluster. Without ``durable_commits`` a commit returns before its WAL is written
+        (fast, for tests); with it, a committed transaction survives an immediate restart (a
+        crash of the server), which the crash tests need."""
         bindir = bindir or find_pg_bindir()
         root = Path(tempfile.mkdtemp(prefix="mdp-pg-"))
         server = cls(
@@ -222,8 +238,10 @@ class PostgresServer:
         pwfile.unlink()
         options = (
             f"-p {server.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-            " -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            " -c full_page_writes=off -c max_connections=200"
         )
+        if not durable_commits:
+            options += " -c synchronous_commit=off"
         server._run(
             "pg_ctl",
             "-D",
@@ -249,6 +267,23 @@ class PostgresServer:
         return (
             f"host=127.0.0.1 port={self.port} dbname={dbname} user={self.user} "
             f"password={self.password}"
+        )
+
+    def restart_immediately(self, timeout: float = 60.0) -> None:
+        """``pg_ctl restart -m immediate``: the server dies like a crash (every session cut,
+        open transactions lost) and recovers from its WAL, with the options it had."""
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.root / "data"),
+            "-m",
+            "immediate",
+            "-l",
+            str(self.root / "pg.log"),
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "restart",
         )
 
     def stop(self) -> None:

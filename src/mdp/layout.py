@@ -80,8 +80,11 @@ def transformed_prefix(dataset: str, fid: str) -> str:
     return f"{TRANSFORMED}/{dataset}/{fid}/"
 
 
-def archive_key(incoming: IncomingKey, when: datetime) -> str:
-    return f"{ARCHIVE}/{incoming.dataset}/{when:%Y/%m/%d}/{incoming.name}"
+def archive_key(incoming: IncomingKey, when: datetime, version: str | None = None) -> str:
+    """Where a raw file is archived. ``version`` (a content id) puts a second file of the same
+    name archived the same day in a folder of its own, so it never overwrites the first."""
+    folder = f"{ARCHIVE}/{incoming.dataset}/{when:%Y/%m/%d}"
+    return f"{folder}/{version}/{incoming.name}" if version else f"{folder}/{incoming.name}"
 
 
 def failed_key(stage: FailedStage, incoming: IncomingKey) -> str:

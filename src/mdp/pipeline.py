@@ -5,6 +5,10 @@ attempt is recorded on the audit row and re-raised (exit 1: the orchestrator ret
 last attempt the raw file is quarantined in ``failed/<stage>/`` with a report, the audit row says
 so, and ``Quarantined`` is raised (exit 3: do not retry), so no file is ever left behind in
 ``incoming/`` when retries run out.
+
+``finish_pending`` completes a move that a killed run recorded but may not have made (the row has
+a ``final_key`` and no ``finished_at``, see ``mdp.audit.log``): every step calls it first, so
+whichever step runs next on the key finishes the file's journey instead of recording it twice.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from typing import Any
 
 from mdp import layout
 from mdp.audit import AuditLog, AuditRecord
+from mdp.audit.log import FAILED
+from mdp.crashpoints import crash_point
 from mdp.errors import BusyError, MdpError, ObjectMissingError, Quarantined
 from mdp.storage import ObjectStore
 
@@ -49,6 +55,36 @@ def find_record(audit: AuditLog, key: str) -> AuditRecord:
     if record is None:
         raise ObjectMissingError(f"{key} has no audit record: run validate first", key=key)
     return record
+
+
+def finish_pending(
+    incoming: layout.IncomingKey, record: AuditRecord, store: ObjectStore, audit: AuditLog
+) -> bool:
+    """Finish the recorded move of ``record`` if it may not have happened; True if it was pending.
+
+    Both halves are idempotent: ``ObjectStore.move`` is a no-op when the source is gone and the
+    target exists, and a quarantine rewrites the same report from the row's ``error``."""
+    if not record.pending_move or record.final_key is None:
+        return False
+    if record.status in FAILED:
+        store.quarantine(incoming.key, record.final_key, record.error or {})
+    else:
+        store.move(incoming.key, record.final_key)
+    audit.mark_finished(record.id)
+    log.info("%s: finished the interrupted move to %s", incoming.key, record.final_key)
+    return True
+
+
+def archive_target(
+    incoming: layout.IncomingKey, record: AuditRecord, store: ObjectStore, now: datetime
+) -> str:
+    """The archive key for this object version: ``archive/<dataset>/YYYY/MM/DD/<file>``, or, if
+    another version of the same name was archived there the same day, a folder named after this
+    version's content id, so a re-upload never overwrites the archived original."""
+    target = layout.archive_key(incoming, now)
+    if store.exists(target):
+        target = layout.archive_key(incoming, now, version=layout.file_id(record.sha256))
+    return target
 
 
 def fault_report(
@@ -102,10 +138,14 @@ def guard_stage(
         last = max_attempts is not None and attempt >= max_attempts
         if not last:
             audit.record_error(record.id, report)
+            crash_point("fault.after_error_recorded")
             raise
         target = report["failed_key"]
         audit.mark_stage_failed(record.id, stage, error=report, final_key=target)
+        crash_point("quarantine.after_intent")
         store.quarantine(incoming.key, target, report)
+        crash_point("quarantine.after_move")
+        audit.mark_finished(record.id)
         log.error(
             "%s: attempt %d/%d failed, quarantined to %s: %s",
             incoming.key,

@@ -98,3 +98,17 @@ def test_same_bytes_again_after_the_file_finished_is_a_duplicate_row(audit: Audi
     )
     assert (retry.id, retry.attempts) == (again.id, 2)
     assert audit.get(first.id).status == "loaded"
+
+
+def test_a_move_recorded_but_not_finished_is_the_same_arrival(audit: AuditLog) -> None:
+    """final_key without finished_at: the archive move may not have happened; the same bytes seen
+    again under the same key are that file, not a new arrival (issue 14)."""
+    first = _receive(audit, "incoming/sales/a.csv", SHA_A)
+    dup = _receive(audit, "incoming/sales/b.csv", SHA_A)
+    audit.mark_duplicate(dup.id, final_key="archive/sales/2026/01/01/b.csv")  # type: ignore[attr-defined]
+    again = _receive(audit, "incoming/sales/b.csv", SHA_A)
+    assert (again.id, again.attempts, again.pending_move) == (dup.id, 2, True)  # type: ignore[attr-defined]
+    audit.mark_finished(dup.id)  # type: ignore[attr-defined]
+    assert not audit.get(dup.id).pending_move  # type: ignore[attr-defined]
+    assert _receive(audit, "incoming/sales/b.csv", SHA_A).id != dup.id  # type: ignore[attr-defined]
+    assert audit.get(first.id).status == Status.RECEIVED  # type: ignore[attr-defined]

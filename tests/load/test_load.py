@@ -327,3 +327,43 @@ def test_transform_spills_large_files_and_gives_the_same_result(
     spilled = transformed("incoming/sales/a.csv")
     assert whole.num_rows == 700
     assert whole.sort_by("sale_id").equals(spilled.sort_by("sale_id"))
+
+
+def test_loaded_files_leave_no_staging_or_transformed_outputs(
+    store: ObjectStore, audit: AuditLog
+) -> None:
+    """Retention: derived objects go once the load committed; archive/ keeps the raw file."""
+    rows = [sales_row(1), sales_row(2, quantity=0)]  # a rejected row: rejects.parquet too
+    rows += [sales_row(i) for i in range(3, 40)]
+    result = put_and_run(store, audit, "incoming/sales/a.csv", to_csv(rows))
+    record = audit.get(int(result["audit_id"]))  # type: ignore[call-overload]
+    assert record.status == "loaded" and record.finished_at is not None
+    assert sorted(store.list("")) == [record.final_key]
+
+
+def test_a_cleanup_cut_short_is_finished_by_the_rerun(store: ObjectStore, audit: AuditLog) -> None:
+    key = "incoming/sales/a.csv"
+    store.put_bytes(key, to_csv([sales_row(1)]), "text/csv")
+    validate_object(key, "r", store, audit)
+    transform_object(key, "r", store, audit)
+    record = audit.latest_for_key(key)
+    assert record is not None
+    fid = layout.file_id(record.sha256)
+    staging = layout.staging_data_key("sales", fid)
+    kept = b"".join(store.stream(staging))
+    load_object(key, "r", store, audit)
+    store.put_bytes(staging, kept, "application/vnd.apache.parquet")  # as if killed mid-cleanup
+    assert load_object(key, "r2", store, audit).outcome is Outcome.SKIPPED
+    assert list(store.list("staging/")) == []
+
+
+def test_a_new_version_archived_the_same_day_keeps_the_first(
+    store: ObjectStore, audit: AuditLog
+) -> None:
+    key = "incoming/sales/a.csv"
+    first = put_and_run(store, audit, key, to_csv([sales_row(1)]))
+    second = put_and_run(store, audit, key, to_csv([sales_row(2)]))
+    one, two = audit.get(int(first["audit_id"])), audit.get(int(second["audit_id"]))  # type: ignore[call-overload]
+    assert one.final_key != two.final_key
+    assert two.final_key == one.final_key.replace("/a.csv", f"/{layout.file_id(two.sha256)}/a.csv")  # type: ignore[union-attr]
+    assert b"".join(store.stream(str(one.final_key))) == to_csv([sales_row(1)])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -12,6 +15,7 @@ from mdp.errors import BusyError, ObjectMissingError
 from mdp.storage import ObjectStore
 from mdp.validate.step import Outcome, validate_object
 from tests.conftest import Database
+from tests.crash import retry_busy
 from tests.samples import sales_rows, to_csv
 
 pytestmark = pytest.mark.integration
@@ -89,3 +93,37 @@ def test_rejects_are_staged_beside_the_data(store: ObjectStore, audit: AuditLog)
 def test_key_outside_incoming_is_refused(store: ObjectStore, audit: AuditLog) -> None:
     with pytest.raises(ValueError, match="not an incoming object key"):
         validate_object("archive/sales/a.csv", "r1", store, audit, now=NOW)
+
+
+@pytest.mark.parametrize("point", ["validate.duplicate.after_intent", "store.after_copy"])
+def test_duplicate_killed_while_archived_keeps_one_audit_row(
+    store: ObjectStore, audit: AuditLog, step_env: dict[str, str], point: str
+) -> None:
+    """The defect of issue 14: killed between 'this duplicate goes to archive/' and the end of the
+    move, a rerun used to insert a second duplicate row for the same object version."""
+    store.put_bytes("incoming/sales/a.csv", GOOD, "text/csv")
+    validate_object("incoming/sales/a.csv", "r1", store, audit, now=NOW)
+    store.put_bytes("incoming/sales/a-again.csv", GOOD, "text/csv")
+
+    killed = subprocess.run(
+        [sys.executable, "-m", "mdp.cli", "validate", "incoming/sales/a-again.csv"],
+        env={**step_env, "MDP__CRASH_AT": point},
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    rerun = retry_busy(
+        lambda: validate_object("incoming/sales/a-again.csv", "r2", store, audit, now=NOW)
+    )
+
+    assert rerun.outcome is Outcome.DUPLICATE
+    rows = audit.conn.execute(
+        "SELECT status, final_key, finished_at IS NOT NULL, attempts"
+        " FROM audit.file_ingestion_log WHERE object_key = %s",
+        ("incoming/sales/a-again.csv",),
+    ).fetchall()
+    assert len(rows) == 1, rows
+    status, final_key, finished, attempts = rows[0]
+    assert (status, finished, attempts) == ("duplicate", True, 2)
+    assert store.exists(final_key)
+    assert not store.exists("incoming/sales/a-again.csv")

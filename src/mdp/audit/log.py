@@ -5,6 +5,13 @@ key finds the same row and bumps ``attempts``; the same bytes under another key 
 live-content unique index and are recorded as a duplicate of the first. Exclusive processing of a
 key is a session-level advisory lock: it is released by PostgreSQL itself when the process dies,
 so a crashed run never leaves a stale claim behind.
+
+Where a file ends is written in two phases, so that a process killed in between is finished by the
+next run and never recorded twice: first ``final_key`` (the intent: "this file goes there"), then
+the object move, then ``finished_at``. A row with a ``final_key`` but no ``finished_at`` is a move
+that may not have happened yet; whichever step runs next on the key completes it
+(``mdp.pipeline.finish_pending``). Only a *finished* row makes the same bytes arriving again a new
+arrival (a duplicate row) or a failed file's return (revived).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -62,6 +70,13 @@ class AuditRecord:
     final_key: str | None
     attempts: int
     run_id: str
+    finished_at: datetime | None = None
+    """Set once the raw file reached ``final_key``; see the module docstring."""
+
+    @property
+    def pending_move(self) -> bool:
+        """The row names where the file goes, but the move is not known to have happened."""
+        return self.final_key is not None and self.finished_at is None
 
 
 _COLUMNS = ", ".join(AuditRecord.__dataclass_fields__)
@@ -156,7 +171,7 @@ class AuditLog:
             row = self._fetch("object_key = %s AND sha256 = %s", (key, sha256), lock=True)
             if row is None:
                 record_id = self._insert(dataset, key, size, sha256, run_id)
-            elif row.final_key is not None and row.status in {Status.LOADED, Status.DUPLICATE}:
+            elif row.finished_at is not None and row.status in {Status.LOADED, Status.DUPLICATE}:
                 # The same bytes arrived again after the file finished: a duplicate, on a row
                 # of its own (migration 006) so this run's summary counts it.
                 original = row.duplicate_of if row.status == Status.DUPLICATE else row.id
@@ -170,7 +185,7 @@ class AuditLog:
                     " WHERE id = %s",
                     (run_id, record_id),
                 )
-                if row.status in FAILED:
+                if row.status in FAILED and row.finished_at is not None:
                     self._revive(row)
         return self.get(record_id)
 
@@ -269,11 +284,11 @@ class AuditLog:
             rows_rejected=rows_rejected,
             error=error,
             final_key=final_key,
-            finished=True,
         )
 
     def mark_duplicate(self, record_id: int, *, final_key: str) -> None:
-        self._update(record_id, final_key=final_key, finished=True)
+        """The intent to archive a duplicate at ``final_key``; ``mark_finished`` after the move."""
+        self._update(record_id, final_key=final_key)
 
     def mark_transformed(self, record_id: int) -> None:
         self._update(
@@ -291,8 +306,22 @@ class AuditLog:
             error=None,
         )
 
+    def record_final_key(self, record_id: int, *, final_key: str) -> None:
+        """The intent to move the raw file to ``final_key`` (written before the move)."""
+        self._update(record_id, final_key=final_key)
+
     def mark_archived(self, record_id: int, *, final_key: str) -> None:
+        """The raw file is at ``final_key`` now: the row is finished."""
         self._update(record_id, final_key=final_key, finished=True)
+
+    def mark_finished(self, record_id: int) -> None:
+        """The move to the row's ``final_key`` happened: the row is finished."""
+        with self.conn.transaction():
+            self.conn.execute(
+                f"UPDATE {TABLE} SET finished_at = now(), updated_at = now()"
+                " WHERE id = %s AND finished_at IS NULL",
+                (record_id,),
+            )
 
     def record_error(self, record_id: int, error: dict[str, Any]) -> None:
         """A fault that will be retried: keep the status, remember why this attempt failed."""
@@ -301,16 +330,16 @@ class AuditLog:
     def mark_stage_failed(
         self, record_id: int, stage: str, *, error: dict[str, Any], final_key: str
     ) -> None:
-        """Retries ran out in transform or load: the file is quarantined in failed/<stage>/."""
+        """Retries ran out in transform or load: the intent to quarantine the file at
+        ``final_key`` in failed/<stage>/; ``mark_finished`` after the move."""
         column = {
             Status.PROCESSING_FAILED: "transform_status",
             Status.LOADING_FAILED: "load_status",
         }[Status(stage)]
-        self._update(
-            record_id,
-            status=Status(stage),
-            error=error,
-            final_key=final_key,
-            finished=True,
-            **{column: "failed"},
-        )
+        fields: dict[str, Any] = {
+            "status": Status(stage),
+            "error": error,
+            "final_key": final_key,
+            column: "failed",
+        }
+        self._update(record_id, **fields)

@@ -14,6 +14,8 @@ def connect(settings: PostgresSettings, *, autocommit: bool = True) -> psycopg.C
     try:
         return psycopg.connect(settings.conninfo(), password=password, autocommit=autocommit)
     except psycopg.OperationalError as e:
+        detail = " ".join(str(e).split())  # libpq's message spans lines; a log line must not
         raise TransientError(
-            f"cannot connect to PostgreSQL at {settings.host}:{settings.port}: {e}"
+            f"cannot connect to PostgreSQL at {settings.host}:{settings.port} ({detail});"
+            " retrying is safe"
         ) from e

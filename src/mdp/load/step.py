@@ -6,8 +6,11 @@ Parquet into a temporary table (streamed batch by batch as CSV), deduplicate and
 (mdp.load.merge), recompute channel_stats for the channels the file touched, and mark the audit
 row loaded with its inserted/updated counts. Either all of that commits or none of it does: a
 killed process leaves no partial rows, and a rerun starts again from the transformed files.
-After the commit the raw file moves to archive/<dataset>/YYYY/MM/DD/; a crash between the two is
-repaired by the next run, which finds the row loaded and only archives.
+After the commit the raw file moves to archive/<dataset>/YYYY/MM/DD/ (the archive key is recorded
+on the row first, the row finished after the move), and then the file's staging/ and transformed/
+outputs are deleted: they are derived, content-addressed copies that nothing reads once the rows
+are committed (retention; the raw file in archive/ is the source of truth). A crash anywhere after
+the commit is repaired by the next run, which finds the row loaded and only archives and cleans.
 """
 
 from __future__ import annotations
@@ -25,8 +28,16 @@ import pyarrow.parquet as pq
 from mdp import layout
 from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.audit.log import lock_id
+from mdp.crashpoints import crash_point
 from mdp.load import merge
-from mdp.pipeline import Outcome, StepResult, find_record, guard_stage
+from mdp.pipeline import (
+    Outcome,
+    StepResult,
+    archive_target,
+    find_record,
+    finish_pending,
+    guard_stage,
+)
 from mdp.storage import ObjectStore
 from mdp.storage.parquet import open_parquet
 from mdp.warehouse.tables import CHANNELS_FILE, TABLES, TableSpec
@@ -80,11 +91,34 @@ def _archive(
     audit: AuditLog,
     now: datetime,
 ) -> str:
-    target = layout.archive_key(incoming, now)
-    if store.exists(incoming.key):
-        store.move(incoming.key, target)
+    """Record where the raw file goes, move it, finish the row (see mdp.audit.log)."""
+    target = archive_target(incoming, record, store, now)
+    audit.record_final_key(record.id, final_key=target)
+    crash_point("load.after_intent")
+    store.move(incoming.key, target)
+    crash_point("load.after_move")
     audit.mark_archived(record.id, final_key=target)
+    crash_point("load.after_archived")
     return target
+
+
+def clean_derived(incoming: layout.IncomingKey, record: AuditRecord, store: ObjectStore) -> int:
+    """Delete the staging/ and transformed/ outputs of a loaded file; returns how many.
+
+    Safe to repeat (a rerun finishes a cleanup a crash cut short) and safe for other files: the
+    prefixes are the file's content id, and only one live row per content exists (the unique
+    index), so no other file in flight shares them."""
+    fid = layout.file_id(record.sha256)
+    deleted = 0
+    for prefix in (
+        layout.staging_prefix(incoming.dataset, fid),
+        layout.transformed_prefix(incoming.dataset, fid),
+    ):
+        for key in list(store.list(prefix)):
+            store.delete(key)
+            deleted += 1
+            crash_point("retention.after_first_delete")
+    return deleted
 
 
 def load_object(
@@ -103,10 +137,14 @@ def load_object(
     now = now or datetime.now(UTC)
     with audit.claim(key):
         record = find_record(audit, key)
+        if finish_pending(incoming, record, store, audit) and record.status != Status.LOADED:
+            return StepResult(Outcome.SKIPPED, key, record.id, {"status": record.status})
         if record.status == Status.LOADED:
             if record.final_key is None:
                 target = _archive(incoming, record, store, audit, now)
                 log.info("%s was loaded; archived to %s", key, target)
+            if deleted := clean_derived(incoming, record, store):
+                log.info("%s: deleted %d staging/transformed object(s)", key, deleted)
             return StepResult(Outcome.SKIPPED, key, record.id, {"status": record.status})
         if record.status != Status.TRANSFORMED:
             log.info("%s: nothing to load (audit status %s)", key, record.status)
@@ -136,9 +174,17 @@ def load_object(
             with audit.conn.transaction():
                 inserted, updated = merge_file(audit.conn, incoming.dataset, files, record.id)
                 audit.mark_loaded(record.id, inserted=inserted, updated=updated)
+                crash_point("load.before_commit")
+            crash_point("load.after_commit")
         target = _archive(incoming, record, store, audit, now)
+        deleted = clean_derived(incoming, record, store)
         log.info(
-            "%s loaded: %d inserted, %d updated; archived to %s", key, inserted, updated, target
+            "%s loaded: %d inserted, %d updated; archived to %s; %d derived object(s) deleted",
+            key,
+            inserted,
+            updated,
+            target,
+            deleted,
         )
         return StepResult(
             Outcome.DONE,

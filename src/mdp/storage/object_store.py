@@ -11,18 +11,23 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from minio import Minio
 from minio.commonconfig import CopySource
 from minio.error import S3Error
 
 from mdp.config import S3Settings
+from mdp.crashpoints import crash_point
 from mdp.errors import ConfigError
 from mdp.layout import INCOMING, error_report_key
+
+if TYPE_CHECKING:
+    import urllib3
 
 CHUNK = 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
@@ -38,6 +43,27 @@ class Spooled:
     path: Path
     size: int
     sha256: str
+
+
+def http_client(settings: S3Settings) -> urllib3.PoolManager:
+    """The SDK's HTTP pool with our timeouts and retries (S3__CONNECT_TIMEOUT, S3__READ_TIMEOUT,
+    S3__RETRIES) instead of its 5-minute timeouts and 5 retries, so an outage becomes a prompt
+    fault. TLS verification as the SDK does it (SSL_CERT_FILE, else certifi's bundle).
+
+    urllib3 and certifi are the SDK's own dependencies (imported here, not declared again in
+    every extra that has minio)."""
+    import certifi
+    import urllib3
+
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(
+            total=settings.retries, backoff_factor=0.5, status_forcelist=[500, 502, 503, 504]
+        ),
+    )
 
 
 class ObjectStore:
@@ -60,6 +86,7 @@ class ObjectStore:
             secret_key=settings.secret_key.get_secret_value(),
             secure=settings.secure,
             region=settings.region,
+            http_client=http_client(settings),
         )
         return cls(client, settings.bucket)
 
@@ -163,10 +190,12 @@ class ObjectStore:
             if e.code in _MISSING and self.exists(target):
                 return
             raise
+        crash_point("store.after_copy")
         self.delete(source)
 
     def quarantine(self, source: str, target: str, report: dict[str, Any]) -> None:
         """Write the ``.error.json`` report first, then move the file next to it, so a file in
         failed/ always has its reason beside it."""
         self.put_json(error_report_key(target), report)
+        crash_point("store.after_report")
         self.move(source, target)

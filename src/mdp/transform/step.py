@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 from mdp import layout
 from mdp.audit import AuditLog, Status
 from mdp.contracts import get_contract
-from mdp.pipeline import Outcome, StepResult, find_record, guard_stage
+from mdp.crashpoints import crash_point
+from mdp.pipeline import Outcome, StepResult, find_record, finish_pending, guard_stage
 from mdp.storage import ObjectStore
 from mdp.storage.parquet import open_parquet
 from mdp.transform.derive import DERIVE, PARTITION_KEY
@@ -102,6 +103,8 @@ def transform_object(
     pa.set_memory_pool(pa.system_memory_pool())
     with audit.claim(key):
         record = find_record(audit, key)
+        if finish_pending(incoming, record, store, audit):
+            return StepResult(Outcome.SKIPPED, key, record.id, {"status": record.status})
         if record.status != Status.VALIDATED:
             log.info("%s: nothing to transform (audit status %s)", key, record.status)
             return StepResult(Outcome.SKIPPED, key, record.id, {"status": record.status})
@@ -129,7 +132,10 @@ def transform_object(
             prefix = layout.transformed_prefix(incoming.dataset, fid)
             for path, _ in written.values():
                 store.put_file(prefix + path.name, path, "application/vnd.apache.parquet")
+                crash_point("transform.after_first_put")
+            crash_point("transform.after_puts")
             audit.mark_transformed(record.id)
+            crash_point("transform.after_transformed")
         counts = {name: n for name, (_, n) in written.items()}
         log.info("%s transformed: %s -> %s", key, counts, prefix)
         return StepResult(Outcome.DONE, key, record.id, {"transformed": prefix, "rows": counts})

@@ -2,7 +2,11 @@
 
 Order of effects is chosen so a crash at any point is repaired by running the step again:
 the audit row is written before the raw file moves, and a rerun on the same (key, content)
-finds the same row and redoes the same deterministic work.
+finds the same row and redoes the same deterministic work. Where the raw file goes (archive/ for
+a duplicate, failed/ for a rejection) is recorded on the row before the move and the row is
+finished after it, so a rerun completes an interrupted move instead of deciding again (see
+``mdp.pipeline.finish_pending``). Each effect is followed by a named crash point
+(``mdp.crashpoints``) where the crash-point sweep kills the process.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ import pyarrow as pa
 
 from mdp import layout
 from mdp.audit import AuditLog, AuditRecord, Status
+from mdp.audit.log import FAILED
 from mdp.contracts import CONTRACTS, get_contract
+from mdp.crashpoints import crash_point
 from mdp.errors import ObjectMissingError
-from mdp.pipeline import Outcome, StepResult
+from mdp.pipeline import Outcome, StepResult, archive_target, finish_pending
 from mdp.storage import ObjectStore
 from mdp.validate.engine import ValidationResult, validate_file
 from mdp.validate.errors import FileRejected
@@ -42,7 +48,7 @@ def validate_object(
     now = now or datetime.now(UTC)
     with audit.claim(key):
         if not store.exists(key):
-            return _already_done(key, audit)
+            return _already_done(incoming, store, audit)
         with tempfile.TemporaryDirectory(prefix="mdp-validate-", dir=scratch_dir) as tmp:
             work = Path(tmp)
             log.info("downloading %s", key)
@@ -62,11 +68,17 @@ def validate_object(
                 record.id,
                 record.attempts,
             )
+            crash_point("validate.after_received")
+            if finish_pending(incoming, record, store, audit):
+                return _reported(incoming.key, record)
             if record.status == Status.DUPLICATE:
                 return _archive_duplicate(incoming, record, store, audit, now)
             fid = layout.file_id(spooled.sha256)
-            if record.status != Status.RECEIVED and store.exists(
-                layout.staging_data_key(incoming.dataset, fid)
+            # A loaded file's staging output may be gone already (retention): loaded is past
+            # validation whatever is left in staging/.
+            if record.status == Status.LOADED or (
+                record.status != Status.RECEIVED
+                and store.exists(layout.staging_data_key(incoming.dataset, fid))
             ):
                 log.info("%s was already validated (audit status %s)", key, record.status)
                 return StepResult(Outcome.ACCEPTED, key, record.id, {"already": record.status})
@@ -106,25 +118,28 @@ def _validate(
     )
 
 
-def _already_done(key: str, audit: AuditLog) -> StepResult:
+def _already_done(incoming: layout.IncomingKey, store: ObjectStore, audit: AuditLog) -> StepResult:
     """The object left incoming/ already: report the recorded outcome again (idempotent)."""
+    key = incoming.key
     record = audit.latest_for_key(key)
     if record is None:
         raise ObjectMissingError(f"no object {key} and no audit record of it", key=key)
-    outcome = {
-        Status.VALIDATION_FAILED: Outcome.REJECTED,
-        Status.DUPLICATE: Outcome.DUPLICATE,
-    }.get(Status(record.status), Outcome.ACCEPTED)
-    if outcome is Outcome.ACCEPTED and record.status in {
-        Status.RECEIVED,
-        Status.PROCESSING_FAILED,
-        Status.LOADING_FAILED,
-    }:
+    finish_pending(incoming, record, store, audit)
+    if record.status == Status.RECEIVED or (record.status in FAILED and record.final_key is None):
         raise ObjectMissingError(
             f"{key} is gone from incoming/ but audit row {record.id} says {record.status}",
             key=key,
         )
     log.info("%s already processed: %s (audit row %d)", key, record.status, record.id)
+    return _reported(key, record)
+
+
+def _reported(key: str, record: AuditRecord) -> StepResult:
+    """The outcome a finished row stands for, reported again by a rerun: a file quarantined by
+    any stage counts as rejected (exit 3: it is in failed/, do not retry)."""
+    outcome = Outcome.REJECTED if record.status in FAILED else Outcome.ACCEPTED
+    if record.status == Status.DUPLICATE:
+        outcome = Outcome.DUPLICATE
     return StepResult(outcome, key, record.id, {"already": record.status})
 
 
@@ -135,9 +150,12 @@ def _archive_duplicate(
     audit: AuditLog,
     now: datetime,
 ) -> StepResult:
-    target = layout.archive_key(incoming, now)
+    target = archive_target(incoming, record, store, now)
     audit.mark_duplicate(record.id, final_key=target)
+    crash_point("validate.duplicate.after_intent")
     store.move(incoming.key, target)
+    crash_point("validate.duplicate.after_move")
+    audit.mark_finished(record.id)
     log.info(
         "%s duplicates audit row %s: archived to %s", incoming.key, record.duplicate_of, target
     )
@@ -177,7 +195,10 @@ def _quarantine(
         error=report,
         final_key=target,
     )
+    crash_point("validate.reject.after_intent")
     store.quarantine(incoming.key, target, report)
+    crash_point("validate.reject.after_move")
+    audit.mark_finished(record.id)
     log.warning(
         "%s rejected (%s): %s -> %s", incoming.key, report["rule"], report["message"], target
     )
@@ -198,8 +219,10 @@ def _stage(
     rejects_key = layout.staging_rejects_key(incoming.dataset, fid)
     if result.rejects_path is not None:
         store.put_file(rejects_key, result.rejects_path, "application/vnd.apache.parquet")
+        crash_point("validate.after_rejects_put")
     # The data object last: its presence is what marks the staging output complete.
     store.put_file(data_key, result.data_path, "application/vnd.apache.parquet")
+    crash_point("validate.after_data_put")
     audit.mark_validated(
         record.id,
         fmt=result.format.value,
@@ -207,6 +230,7 @@ def _stage(
         rows_valid=result.rows_valid,
         rows_rejected=result.rows_rejected,
     )
+    crash_point("validate.after_validated")
     detail = {
         "staging": data_key,
         "rejects": rejects_key if result.rejects_path else None,
