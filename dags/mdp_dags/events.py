@@ -11,6 +11,15 @@ a hint that makes a file start sooner, never the record that it exists.
 The request is a plain S3 ``GET /<bucket>?events=...&prefix=...`` signed with SigV4; it is made
 with ``botocore`` (signing) and ``httpx`` (streaming), both already in the official Airflow image,
 and imported inside ``run`` so that parsing the DAG file imports neither.
+
+Why the trigger also lists ``incoming/`` every few seconds (``poll_seconds``): the MinIO build we
+pin does not flush this stream per event - a wrapper around its response writer drops the flush,
+so events reach the client in 4 KiB blocks, i.e. only after a few more events (measured: the first
+upload's event arrived ~100 s late, on the next uploads). A ListObjectsV2 call from the triggerer
+every few seconds costs one request (no task process) and bounds the delay whatever the server
+does. The trigger reports each (key, ETag, time) once; the same upload may still be reported by
+both the stream and the listing, which costs the dispatcher one lookup: its run ids make the
+repeat harmless.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 CLASSPATH = "mdp_dags.events.MinioObjectCreatedTrigger"
 EVENTS = ("s3:ObjectCreated:*",)
 MAX_RECONNECT_DELAY = 30.0
+MAX_REMEMBERED = 100_000
 
 # A watcher's trigger has no task log to write to; a module logger ends up in the triggerer's.
 log = logging.getLogger(__name__)
@@ -65,38 +75,24 @@ class MinioObjectCreatedTrigger(BaseEventTrigger):
     trigger starts, so the trigger's stored arguments hold no secret.
     """
 
-    def __init__(self, conn_id: str, bucket: str, prefix: str = "incoming/") -> None:
+    def __init__(
+        self, conn_id: str, bucket: str, prefix: str = "incoming/", poll_seconds: float = 5.0
+    ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's own signature is untyped
         self.conn_id = conn_id
         self.bucket = bucket
         self.prefix = prefix
+        self.poll_seconds = poll_seconds
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return CLASSPATH, {"conn_id": self.conn_id, "bucket": self.bucket, "prefix": self.prefix}
+        return CLASSPATH, {
+            "conn_id": self.conn_id,
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "poll_seconds": self.poll_seconds,
+        }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        delay = 1.0
-        while True:
-            try:
-                async for record in self._listen():
-                    delay = 1.0
-                    yield TriggerEvent(record)  # type: ignore[no-untyped-call]
-                log.warning("MinIO closed the notification stream; reconnecting")
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # a broken stream must not end the watch
-                log.warning(
-                    "MinIO notification stream failed (%s: %s); reconnecting in %.0f s, the "
-                    "sweep picks up anything uploaded meanwhile",
-                    type(e).__name__,
-                    e,
-                    delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RECONNECT_DELAY)
-
-    async def _listen(self) -> AsyncIterator[dict[str, Any]]:
-        import httpx
         from airflow.sdk import Connection
 
         conn = await Connection.async_get(self.conn_id)
@@ -104,10 +100,55 @@ class MinioObjectCreatedTrigger(BaseEventTrigger):
         endpoint = str(extra.get("endpoint_url") or "").rstrip("/")
         if not endpoint:
             raise ValueError(f"connection {self.conn_id!r} has no extra.endpoint_url (MinIO)")
-        region = str(extra.get("region_name") or "us-east-1")
+        minio = _Minio(endpoint, conn.login or "", conn.password or "", extra)
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        sources = [
+            asyncio.create_task(self._keep(self._listen, minio, queue, "notification stream")),
+            asyncio.create_task(self._keep(self._poll, minio, queue, "listing")),
+        ]
+        reported: set[tuple[str, str, str]] = set()  # (key, ETag, time) of what was reported
+        try:
+            while True:
+                record = await queue.get()
+                seen = (record["key"], record["etag"], record["time"])
+                if seen in reported:
+                    continue
+                if len(reported) > MAX_REMEMBERED:
+                    reported.clear()  # bounded memory; a repeat only costs the dispatcher a lookup
+                reported.add(seen)
+                yield TriggerEvent(record)  # type: ignore[no-untyped-call]
+        finally:
+            for source in sources:
+                source.cancel()
+
+    async def _keep(self, source: Any, minio: _Minio, queue: Any, what: str) -> None:
+        """Run ``source`` for ever: a broken stream or a failed list must not end the watch."""
+        delay = 1.0
+        while True:
+            try:
+                async for record in source(minio):
+                    delay = 1.0
+                    await queue.put(record)
+                log.warning("MinIO %s ended; starting it again", what)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning(
+                    "MinIO %s failed (%s: %s); again in %.0f s, the sweep picks up anything "
+                    "uploaded meanwhile",
+                    what,
+                    type(e).__name__,
+                    e,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY)
+
+    async def _listen(self, minio: _Minio) -> AsyncIterator[dict[str, Any]]:
+        import httpx
+
         query = [("events", e) for e in EVENTS] + [("prefix", self.prefix), ("suffix", "")]
-        url = str(httpx.URL(f"{endpoint}/{self.bucket}", params=query))
-        headers = _signed_headers(url, conn.login or "", conn.password or "", region)
+        url, headers = minio.signed(self.bucket, query)
         timeout = httpx.Timeout(10.0, read=None)  # the stream is idle for as long as nothing comes
         async with (
             httpx.AsyncClient(timeout=timeout) as client,
@@ -120,6 +161,65 @@ class MinioObjectCreatedTrigger(BaseEventTrigger):
             async for line in response.aiter_lines():
                 for record in records_of(line):
                     yield record
+
+    async def _poll(self, minio: _Minio) -> AsyncIterator[dict[str, Any]]:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as client:
+            while True:
+                token = ""
+                while True:
+                    query = [("list-type", "2"), ("prefix", self.prefix)]
+                    query += [("continuation-token", token)] if token else []
+                    url, headers = minio.signed(self.bucket, query)
+                    response = await client.get(url, headers=headers)
+                    if response.status_code != 200:
+                        raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]!r}")
+                    records, token = listed_objects(response.content)
+                    for record in records:
+                        yield record
+                    if not token:
+                        break
+                await asyncio.sleep(self.poll_seconds)
+
+
+def listed_objects(xml: bytes) -> tuple[list[dict[str, Any]], str]:
+    """The objects of one ListObjectsV2 page as event records, and the continuation token."""
+    from xml.etree import ElementTree
+
+    root = ElementTree.fromstring(xml)  # noqa: S314 - our own MinIO's answer, not user input
+    ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    records = []
+    for item in root.iter(f"{ns}Contents"):
+        key = item.findtext(f"{ns}Key") or ""
+        if key and not key.endswith("/"):
+            records.append(
+                {
+                    "key": key,
+                    "etag": (item.findtext(f"{ns}ETag") or "").strip('"'),
+                    "size": int(item.findtext(f"{ns}Size") or 0),
+                    "event": "listed",
+                    "time": item.findtext(f"{ns}LastModified") or "",
+                }
+            )
+    truncated = (root.findtext(f"{ns}IsTruncated") or "").lower() == "true"
+    return records, (root.findtext(f"{ns}NextContinuationToken") or "") if truncated else ""
+
+
+class _Minio:
+    """Endpoint and credentials; signs each request (SigV4 dates expire, so per request)."""
+
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, extra: Any) -> None:
+        self.endpoint = endpoint
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.region = str(extra.get("region_name") or "us-east-1")
+
+    def signed(self, bucket: str, query: list[tuple[str, str]]) -> tuple[str, dict[str, str]]:
+        import httpx
+
+        url = str(httpx.URL(f"{self.endpoint}/{bucket}", params=query))
+        return url, _signed_headers(url, self.access_key, self.secret_key, self.region)
 
 
 def _signed_headers(url: str, access_key: str, secret_key: str, region: str) -> dict[str, str]:

@@ -132,7 +132,7 @@ def test_ingest_dispatcher_structure(dagbag: dict[str, Any]) -> None:
         [
             "mdp_minio_incoming",
             "mdp_dags.events.MinioObjectCreatedTrigger",
-            {"conn_id": "mdp_s3", "bucket": "mdp", "prefix": "incoming/"},
+            {"conn_id": "mdp_s3", "bucket": "mdp", "prefix": "incoming/", "poll_seconds": 5.0},
         ]
     ]
     assert {t: v["upstream"] for t, v in dag["tasks"].items()} == {"dispatch": []}
