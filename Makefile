@@ -112,7 +112,7 @@ lint: ## Lint and type-check (ruff, ruff format --check, mypy strict)
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
 	$(UV) run --locked mypy
-	cd dags && $(UV) run --locked mypy --strict --config-file ../pyproject.toml mdp_dags mdp_ingest.py mdp_reprocess.py
+	cd dags && $(UV) run --locked mypy --strict --config-file ../pyproject.toml mdp_dags mdp_ingest.py mdp_ingest_file.py mdp_reprocess.py
 
 .PHONY: fmt
 fmt: ## Format the code and apply safe lint fixes
@@ -172,10 +172,10 @@ port-forward: ## Forward the UIs and PostgreSQL to localhost (when not using kin
 	wait
 
 .PHONY: status
-status: ## Pods, Jobs, CronJobs and the latest mdp_ingest runs
+status: ## Pods, Jobs, CronJobs and the latest file runs (mdp_ingest_file, one per file)
 	$(KUBECTL) get pods,jobs,cronjobs
 	-$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- \
-	  airflow dags list-runs mdp_ingest -o table 2>/dev/null | head -n 12
+	  airflow dags list-runs mdp_ingest_file -o table 2>/dev/null | head -n 12
 
 .PHONY: credentials
 credentials: ## Print every UI's URL, user and password
@@ -191,14 +191,14 @@ logs: ## Follow the Airflow scheduler's log (LocalExecutor: the task logs are in
 	$(KUBECTL) logs -l $(SCHEDULER_SELECTOR) -c scheduler --tail=50 -f
 
 .PHONY: demo
-demo: ## Run the generator once per dataset, trigger mdp_ingest, show its runs and row counts
+demo: ## Run the generator once per dataset, trigger a sweep (mdp_ingest), show the file runs and row counts
 	@for ds in sales youtube; do \
 	  $(KUBECTL) create job "demo-$$ds-$$(date +%s)" --from=cronjob/mdp-generator-$$ds; done
 	$(KUBECTL) wait --for=condition=complete job -l app.kubernetes.io/name=generator --timeout=5m
 	$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- airflow dags trigger mdp_ingest
 	@echo "waiting 90 s for the run ..."; sleep 90
 	$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- \
-	  airflow dags list-runs mdp_ingest -o table | head -n 8
+	  airflow dags list-runs mdp_ingest_file -o table | head -n 12
 	$(KUBECTL) exec statefulset/mdp-postgresql -- sh -c 'psql -U "$$POSTGRES_USER" -d warehouse -c \
 	  "SELECT status, count(*) FROM audit.file_ingestion_log GROUP BY 1" -c \
 	  "SELECT (SELECT count(*) FROM warehouse.sales) AS sales_rows, (SELECT count(*) FROM warehouse.video_snapshots) AS video_snapshot_rows"'

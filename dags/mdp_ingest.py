@@ -1,42 +1,55 @@
-"""mdp_ingest: every new file under ``incoming/<dataset>/`` goes validate -> transform -> load.
+"""mdp_ingest: the dispatcher. Finds new files under ``incoming/<dataset>/`` and starts one
+``mdp_ingest_file`` run per object version; it does no file work itself.
 
-Runs every minute (one run at a time, so a file belongs to one run), which bounds the delay from
-upload to start by a minute plus the time the previous run still needs. One run:
+Two ways in, one task (``dispatch``):
 
-1. ``discover`` lists ``incoming/`` (cheap: one list call per dataset, in the worker);
-2. ``any_files`` skips the rest of the run when there is nothing to do, so an idle platform starts
-   no pods;
-3. the ``file`` task group is mapped over the files: three pods per file, each step its own image,
-   with the Airflow pool ``MDP_POOL`` and ``MDP_MAX_ACTIVE_FILES`` bounding how many run at once;
-   every step also takes an exclusive claim on its file in the audit log, so a file sent back by
-   ``mdp_reprocess`` at the same moment is still processed once;
-4. ``summary`` prints the run's outcome from the audit log: files accepted, duplicate, rejected,
-   failed, and rows loaded;
-5. ``watcher`` fails the run when any task failed after its retries (rejections do not count).
+- **Event** (seconds): the triggerer listens to MinIO's bucket notifications
+  (``MinioObjectCreatedTrigger`` behind an ``AssetWatcher`` on the asset ``mdp_incoming``); each
+  upload is an asset event, and asset events start a run of this DAG. Events that arrive while a
+  run is busy are collected into the next run, so a burst costs few runs. The run looks up only
+  the keys its events name.
+- **Sweep** (every minute, ``MDP_SWEEP_SCHEDULE``): lists all of ``incoming/``, the safety net for
+  anything an event missed (triggerer or MinIO restarted, stream broken). A manual trigger of this
+  DAG is a sweep too.
 
-Faults (exit 1, evicted pods) are retried with exponential back-off; rejected data (exit 3) is
-already in ``failed/validation_failed/`` with its report and is not retried; on the last try a
-transform or load fault moves the file to ``failed/processing_failed/`` or
-``failed/loading_failed/``. Configuration: ``MDP_*`` environment variables (mdp_dags/config.py).
+Both derive the run id from the object version (mdp_dags/dispatch.py), so a file seen by an event
+and by a sweep is started once: Airflow refuses a second run with the same id. Dispatch costs one
+list call per event (or one paged list per dataset for a sweep) and one API request per new run:
+seconds for a 1000-file backlog. With ``MDP_EVENTS=false`` only the sweep runs.
+
+This module imports neither the Kubernetes provider nor boto3: the dispatcher's task process
+parses it in a fraction of a second.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from airflow.sdk import dag, task, task_group
+from airflow.sdk import Asset, AssetOrTimeSchedule, AssetWatcher, CronTriggerTimetable, dag, task
 
 from mdp_dags.config import PipelineConfig
-from mdp_dags.objects import incoming_files
-from mdp_dags.pods import file_steps, summary_pod
-from mdp_dags.watch import watcher
+from mdp_dags.dispatch import create_runs, event_keys, lookup, sweep
+from mdp_dags.events import MinioObjectCreatedTrigger
 
 CFG = PipelineConfig.from_env()
+
+INCOMING = Asset(
+    name="mdp_incoming",
+    uri=f"s3://{CFG.bucket}/incoming/",
+    watchers=[
+        AssetWatcher(
+            name="mdp_minio_incoming",
+            trigger=MinioObjectCreatedTrigger(conn_id=CFG.s3_conn_id, bucket=CFG.bucket),
+        )
+    ],
+)
+SWEEP = CronTriggerTimetable(CFG.sweep_schedule, timezone="UTC")
 
 
 @dag(
     dag_id="mdp_ingest",
-    schedule="* * * * *",
+    schedule=AssetOrTimeSchedule(timetable=SWEEP, assets=[INCOMING]) if CFG.events else SWEEP,
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -45,23 +58,19 @@ CFG = PipelineConfig.from_env()
     default_args={"owner": "mini-data-platform"},
 )
 def mdp_ingest() -> None:
-    @task(retries=2)
-    def discover() -> list[dict[str, str]]:
-        return incoming_files(CFG)
+    @task(retries=2, retry_delay=timedelta(seconds=5), priority_weight=10, weight_rule="absolute")
+    def dispatch(**context: Any) -> dict[str, Any]:
+        keys = event_keys(context.get("triggering_asset_events"))
+        versions = lookup(CFG, keys) if keys else sweep(CFG)
+        source = "event" if keys else "sweep"
+        done = create_runs(versions, CFG.max_files_per_run, found_by=source)
+        print(
+            f"{source}: {len(versions)} file(s) in incoming/, "
+            f"{len(done.created)} run(s) created, {len(done.existing)} already had one"
+        )
+        return {"source": source, "found": len(versions)} | done.as_dict()
 
-    @task.short_circuit
-    def any_files(files: list[dict[str, str]]) -> bool:
-        return bool(files)
-
-    @task_group(group_id="file")
-    def process(key: str, dataset: str, label: str) -> None:
-        file_steps(CFG, key=key, dataset=dataset, label=label)
-
-    files = discover()
-    chains = process.expand_kwargs(files)
-    summary = summary_pod(CFG)
-    any_files(files) >> chains >> summary  # type: ignore[arg-type]  # an XComArg, resolved at run
-    [files, chains, summary] >> watcher()
+    dispatch()
 
 
 mdp_ingest()

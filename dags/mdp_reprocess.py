@@ -71,7 +71,8 @@ def mdp_reprocess() -> None:
 
     selected = select()
     chains = reprocess.expand_kwargs(selected)
-    summary = summary_pod(CFG)
+    selected_keys = "(ti.xcom_pull(task_ids='select') or []) | map(attribute='key') | list"
+    summary = summary_pod(CFG, expect="{{ " + selected_keys + " | tojson }}")
     chains >> summary
     [selected, chains, summary] >> watcher()
 

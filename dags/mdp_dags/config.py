@@ -55,6 +55,17 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     return value
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"{name}={raw!r} is not a boolean: use true or false")
+
+
 @dataclass(frozen=True)
 class PipelineConfig:
     """Where and how the step pods run; see the README's "DAG configuration" table."""
@@ -80,9 +91,14 @@ class PipelineConfig:
     pool: str = "mdp_pipeline"
     """Airflow pool every step pod takes a slot of: bounds pods in flight across all runs."""
     max_active_files: int = 8
-    """At most this many instances of each step task at once (per DAG, all runs)."""
-    max_files_per_run: int = 500
-    """Discovery hands at most this many files to one run; the rest wait for the next."""
+    """Files in flight at once: ``max_active_runs`` of the per-file DAG, and at most this many
+    instances of each step task (per DAG, all runs)."""
+    max_files_per_run: int = 1000
+    """One sweep creates at most this many file runs; the rest are created by the next sweep."""
+    sweep_schedule: str = "* * * * *"
+    """Cron schedule of the sweep that lists ``incoming/`` for anything an event missed."""
+    events: bool = True
+    """Start files from MinIO bucket notifications (the triggerer listens); off: sweep only."""
     retries: int = 3
     retry_delay: timedelta = timedelta(seconds=30)
     max_retry_delay: timedelta = timedelta(minutes=10)
@@ -119,6 +135,8 @@ class PipelineConfig:
             pool=env.get("MDP_POOL", cls.pool),
             max_active_files=_int(env, "MDP_MAX_ACTIVE_FILES", cls.max_active_files, 1),
             max_files_per_run=_int(env, "MDP_MAX_FILES_PER_RUN", cls.max_files_per_run, 1),
+            sweep_schedule=env.get("MDP_SWEEP_SCHEDULE") or cls.sweep_schedule,
+            events=_bool(env, "MDP_EVENTS", cls.events),
             retries=_int(env, "MDP_RETRIES", cls.retries),
             retry_delay=timedelta(seconds=_int(env, "MDP_RETRY_DELAY_SECONDS", 30)),
             max_retry_delay=timedelta(seconds=_int(env, "MDP_MAX_RETRY_DELAY_SECONDS", 600)),

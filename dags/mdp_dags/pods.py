@@ -17,6 +17,7 @@ Exit codes of the step CLI decide what Airflow does:
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -27,27 +28,95 @@ from mdp_dags.config import EXIT_REJECTED, EXIT_TERMINAL, RESOURCES, PipelineCon
 
 PART_OF = "mini-data-platform"
 UID = 10001  # the numeric user of every step image (images/*/Dockerfile)
+ERROR_TAIL_LINES = 20  # the step prints its JSON result line last; stderr may follow it
+
+# Depth-first across files: when a pool slot frees, the scheduler picks the queued task with the
+# highest weight, so a file's next step wins over another file's first step ("absolute": the
+# weight is the task's own, not summed over downstream tasks as Airflow's default does).
+PRIORITY = {"validate": 1, "requeue": 1, "transform": 2, "load": 3, "summary": 4}
 
 
 class StepPodOperator(KubernetesPodOperator):
-    """A ``KubernetesPodOperator`` that maps the step's terminal exit code to "fail, no retry".
+    """A ``KubernetesPodOperator`` whose failure says what the step said, and whose terminal exit
+    code means "fail, no retry".
 
-    Exit 3 (rejected) is already mapped to a skip by ``skip_on_exit_code``; the provider has no
-    equivalent for "fail without retrying", so ``cleanup`` (which raises on a failed pod) is
-    wrapped here.
+    The provider's failure is "Pod ... returned a failure" plus the whole pod object; the cause
+    (the step's JSON result line: error, rule, key) is somewhere above in the streamed log. Here the
+    tail of the container log is read before the pod is deleted, and the exception raised starts
+    with the step's own error line and exit code. Exit 3 (rejected) is already mapped to a skip by
+    ``skip_on_exit_code``; the provider has no equivalent for "fail without retrying", so exit 4
+    becomes ``AirflowFailException``.
     """
 
     def cleanup(self, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, *args: Any, **kwargs: Any) -> None:
+        code = _exit_code(remote_pod, self.base_container_name)
+        cause = self._step_error(remote_pod) if code not in (None, 0, EXIT_REJECTED) else None
         try:
             super().cleanup(pod, remote_pod, *args, **kwargs)
         except AirflowSkipException:
             raise
         except AirflowException as e:
-            if _exit_code(remote_pod, self.base_container_name) == EXIT_TERMINAL:
-                raise AirflowFailException(
-                    f"step exited {EXIT_TERMINAL} (terminal fault, not retried): {e}"
-                ) from e
-            raise
+            step = (self.labels or {}).get("mdp.dev/step", self.task_id)
+            why = cause or _termination_reason(remote_pod, self.base_container_name)
+            line = f"{step} failed (exit {code}): {why or _first_line(e)}"
+            self.log.error("%s", line)
+            if code == EXIT_TERMINAL:
+                raise AirflowFailException(f"{line} [terminal fault, not retried]") from None
+            raise AirflowException(line) from None
+
+    def _step_error(self, remote_pod: k8s.V1Pod | None) -> str | None:
+        """The step's result line (``{"error": {...}}``) from the end of the container log."""
+        if remote_pod is None or remote_pod.metadata is None:
+            return None
+        try:
+            tail = self.client.read_namespaced_pod_log(
+                name=remote_pod.metadata.name,
+                namespace=remote_pod.metadata.namespace,
+                container=self.base_container_name,
+                tail_lines=ERROR_TAIL_LINES,
+                _preload_content=False,  # the raw response: preloading returns repr(bytes)
+            ).data.decode("utf-8", "replace")
+        except Exception as e:  # the pod may be gone (evicted, node lost): say so, go on
+            self.log.warning("could not read the step's last log lines: %s", e)
+            return None
+        return step_error_line(tail)
+
+
+def step_error_line(log_tail: str) -> str | None:
+    """``rule or error: message (key ...)`` from the last JSON error line of a step's output."""
+    for raw in reversed(log_tail.splitlines()):
+        text = raw.strip()
+        if not text.startswith("{"):
+            continue
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            continue
+        error = doc.get("error") if isinstance(doc, dict) else None
+        if isinstance(error, dict):
+            what = error.get("rule") or error.get("error") or "error"
+            where = f" ({error['key']})" if error.get("key") else ""
+            return f"{what}: {error.get('message', '')}{where}".strip()
+    return None
+
+
+def _termination_reason(pod: k8s.V1Pod | None, container: str) -> str | None:
+    """What Kubernetes says ended the container or pod (Evicted, OOMKilled, ...)."""
+    if pod is None or pod.status is None:
+        return None
+    for status in pod.status.container_statuses or []:
+        terminated = status.state.terminated if status.state else None
+        if status.name == container and terminated and terminated.reason:
+            detail = f": {terminated.message.strip()[:300]}" if terminated.message else ""
+            return f"{terminated.reason}{detail}"
+    if pod.status.reason:
+        return f"{pod.status.reason}: {pod.status.message or ''}".strip(": ")
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _exit_code(pod: k8s.V1Pod | None, container: str) -> int | None:
@@ -114,6 +183,8 @@ def step_pod(
         "execution_timeout": cfg.step_timeout,
         "pool": cfg.pool,
         "max_active_tis_per_dag": cfg.max_active_files,
+        "priority_weight": PRIORITY[step],
+        "weight_rule": "absolute",
     } | operator_kwargs
     return StepPodOperator(
         task_id=task_id or step,
@@ -152,6 +223,9 @@ def step_pod(
         startup_timeout_seconds=cfg.startup_timeout,
         get_logs=True,
         log_events_on_failure=True,
+        log_pod_spec_on_failure=False,  # the pod dump buried the cause; the spec is in the UI
+        # On a real kubelet a failed container's log tail becomes its termination message.
+        termination_message_policy="FallbackToLogsOnError",
         do_xcom_push=False,
         on_finish_action="delete_pod",
         skip_on_exit_code=EXIT_REJECTED,
@@ -185,12 +259,16 @@ def file_steps(
     return validate, transform, load
 
 
-def summary_pod(cfg: PipelineConfig) -> StepPodOperator:
-    """Prints what the run did (files by outcome, rows loaded) into the task log."""
+def summary_pod(cfg: PipelineConfig, expect: str) -> StepPodOperator:
+    """Prints what the run did (files by outcome, rows loaded) into the task log.
+
+    ``expect`` (templated: a JSON list of incoming keys) names every file the run was responsible
+    for, so a file that failed before the audit log knew it is still counted, with its reason.
+    """
     return step_pod(
         "summary",
         cfg,
-        arguments=["summary", "--run-id", "{{ run_id }}"],
+        arguments=["summary", "--run-id", "{{ run_id }}", "--expect", expect],
         trigger_rule="all_done",
         retries=2,
     )

@@ -135,7 +135,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     from mdp.audit.summary import summarise_run
 
     with _connect() as conn:
-        summary = summarise_run(conn, args.run_id)
+        summary = summarise_run(conn, args.run_id, args.expect)
     log.info("summary of %s\n%s", args.run_id, summary.render())
     _emit({"step": "summary", **summary.as_dict()})
     return exitcodes.OK
@@ -270,6 +270,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _key_list(text: str) -> list[str]:
+    try:
+        value = json.loads(text or "[]")
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from None
+    if not isinstance(value, list) or not all(isinstance(k, str) for k in value):
+        raise argparse.ArgumentTypeError('want a JSON list of keys, e.g. ["incoming/sales/a.csv"]')
+    return value
+
+
 def _timestamp(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
@@ -349,6 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="what one run did: files by outcome, rows loaded")
     p.add_argument("--run-id", required=True, help="the orchestrator run id to summarise")
+    p.add_argument(
+        "--expect",
+        type=_key_list,
+        default=[],
+        help="JSON list of the incoming keys the run was responsible for: any without an audit "
+        "row of this run is counted as failed, with the reason",
+    )
     p.set_defaults(func=_cmd_summary)
 
     p = sub.add_parser("generate", help="generate sample files into incoming/<dataset>/")

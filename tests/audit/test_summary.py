@@ -61,3 +61,24 @@ def test_unknown_run_is_all_zero(audit: AuditLog) -> None:
     s = summarise_run(audit.conn, "nobody")
     assert sum(s.files.values()) == 0
     assert s.as_dict()["rows_loaded"] == 0
+
+
+def test_expected_files_without_an_audit_row_are_counted_as_failed(audit: AuditLog) -> None:
+    loaded = _row(audit, "a.csv", "r1", "a")
+    audit.mark_validated(loaded, fmt="csv", rows_in=1, rows_valid=1, rows_rejected=0)
+    _row(audit, "old.csv", "r0", "b")  # known to the audit log, but from an earlier run
+
+    s = summarise_run(
+        audit.conn,
+        "r1",
+        ["incoming/sales/a.csv", "incoming/sales/gone.csv", "incoming/sales/old.csv"],
+    )
+
+    assert s.files == {"accepted": 0, "duplicate": 0, "rejected": 0, "failed": 2, "unfinished": 1}
+    problems = {p["key"]: p for p in s.problems}
+    assert problems["incoming/sales/gone.csv"]["status"] == "not_recorded"
+    assert (
+        "failed before its first step recorded it" in problems["incoming/sales/gone.csv"]["reason"]
+    )
+    assert "'received' of run r0" in problems["incoming/sales/old.csv"]["reason"]
+    assert s.render().startswith("run r1: 3 file(s)")

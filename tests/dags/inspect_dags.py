@@ -23,6 +23,22 @@ class _Refuse(importlib.abc.MetaPathFinder):
             raise ImportError(f"DAG parsing must not import {fullname}")
 
 
+def _assets(timetable: Any) -> list[dict[str, Any]]:
+    """The assets an asset-triggered timetable waits for, with their watchers' triggers."""
+    condition = getattr(timetable, "asset_condition", None)
+    if condition is None:
+        return []
+    assets = getattr(condition, "objects", [condition])
+    return [
+        {
+            "name": a.name,
+            "uri": a.uri,
+            "watchers": [[w.name, *w.trigger.serialize()] for w in a.watchers],
+        }
+        for a in assets
+    ]
+
+
 def main() -> int:
     # What the DAG processor pre-imports before parsing a file (parsing_pre_import_modules).
     t0 = time.perf_counter()
@@ -40,6 +56,8 @@ def main() -> int:
     for dag_id, dag in bag.dags.items():
         dags[dag_id] = {
             "schedule": str(getattr(dag, "schedule", None)),
+            "timetable": type(dag.timetable).__name__,
+            "assets": _assets(dag.timetable),
             "max_active_runs": dag.max_active_runs,
             "catchup": dag.catchup,
             "params": {k: v.schema for k, v in dag.params.items()},
@@ -52,6 +70,8 @@ def main() -> int:
                     "pool": t.pool,
                     "trigger_rule": str(t.trigger_rule),
                     "max_active_tis_per_dag": t.max_active_tis_per_dag,
+                    "priority_weight": t.priority_weight,
+                    "weight_rule": str(getattr(t.weight_rule, "value", t.weight_rule)),
                     "operator": type(t).__name__,
                     "mapped": bool(getattr(t, "is_mapped", False))
                     or t.get_closest_mapped_task_group() is not None,

@@ -75,45 +75,134 @@ def test_dag_files_import_only_stdlib_airflow_and_the_provider(path: Path) -> No
             )
 
 
+def test_local_settings_preload_the_provider_unless_told_not_to(tmp_path: Path) -> None:
+    """dags/airflow_local_settings.py: Airflow imports it at start; forked task processes then
+    find the provider loaded."""
+    module = "airflow.providers.cncf.kubernetes.operators.pod"
+    code = f"import sys, airflow; print({module!r} in sys.modules)"
+    base = {
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(tmp_path),
+        "PYTHONPATH": str(DAGS),
+    }
+    seen = []
+    for preload in ("true", "false"):
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            env=base | {"MDP_PRELOAD_PROVIDER": preload},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        seen.append(done.stdout.strip().splitlines()[-1])
+    assert seen == ["True", "False"]
+
+
 def test_dags_parse_without_errors_or_forbidden_imports(dagbag: dict[str, Any]) -> None:
     assert dagbag["import_errors"] == {}
-    assert set(dagbag["dags"]) == {"mdp_ingest", "mdp_reprocess"}
+    assert set(dagbag["dags"]) == {"mdp_ingest", "mdp_ingest_file", "mdp_reprocess"}
     assert dagbag["forbidden_after_parse"] == [], "pandas/pyarrow/mdp/... imported at parse time"
 
 
 def test_each_dag_file_parses_in_under_a_second(dagbag: dict[str, Any]) -> None:
     """Measured after the provider is imported, as the DAG processor pre-imports it."""
-    assert set(dagbag["parse_seconds"]) == {"mdp_ingest.py", "mdp_reprocess.py"}
+    assert set(dagbag["parse_seconds"]) == {
+        "mdp_ingest.py",
+        "mdp_ingest_file.py",
+        "mdp_reprocess.py",
+    }
     for name, seconds in dagbag["parse_seconds"].items():
         assert seconds < 1.0, f"{name} took {seconds:.2f} s to parse"
 
 
-def test_ingest_structure(dagbag: dict[str, Any]) -> None:
+def test_ingest_dispatcher_structure(dagbag: dict[str, Any]) -> None:
+    """Started by MinIO events (an asset with a watcher) or by the minute sweep; one task."""
     dag = dagbag["dags"]["mdp_ingest"]
-    assert (dag["schedule"], dag["max_active_runs"], dag["catchup"]) == ("* * * * *", 1, False)
+    assert (dag["timetable"], dag["max_active_runs"], dag["catchup"]) == (
+        "AssetOrTimeSchedule",
+        1,
+        False,
+    )
+    (asset,) = dag["assets"]
+    assert (asset["name"], asset["uri"]) == ("mdp_incoming", "s3://mdp/incoming")
+    assert asset["watchers"] == [
+        [
+            "mdp_minio_incoming",
+            "mdp_dags.events.MinioObjectCreatedTrigger",
+            {"conn_id": "mdp_s3", "bucket": "mdp", "prefix": "incoming/", "poll_seconds": 5.0},
+        ]
+    ]
+    assert {t: v["upstream"] for t, v in dag["tasks"].items()} == {"dispatch": []}
+    assert dag["tasks"]["dispatch"]["retries"] == 2
+
+
+def test_ingest_file_structure(dagbag: dict[str, Any]) -> None:
+    """One run per file; depth-first weights; the pool and max_active_runs bound the files."""
+    dag = dagbag["dags"]["mdp_ingest_file"]
+    assert (dag["schedule"], dag["max_active_runs"]) == ("None", 8)
+    assert set(dag["params"]) == {"key", "dataset", "label"}
     tasks = dag["tasks"]
-    assert {t: sorted(v["upstream"]) for t, v in tasks.items()} == {
-        "discover": [],
-        "any_files": ["discover"],
-        "file.validate": ["any_files", "discover"],
-        "file.transform": ["discover", "file.validate"],
-        "file.load": ["discover", "file.transform"],
-        "summary": ["file.load"],
-        "watcher": ["discover", "file.load", "summary"],
+    assert {t: v["upstream"] for t, v in tasks.items()} == {
+        "validate": [],
+        "transform": ["validate"],
+        "load": ["transform"],
+        "summary": ["load"],
+        "watcher": ["load", "summary", "transform", "validate"],
     }
-    assert tasks["watcher"]["trigger_rule"].endswith("ONE_FAILED")
-    for step in ("file.validate", "file.transform", "file.load"):
+    weights = {t: (v["priority_weight"], v["weight_rule"]) for t, v in tasks.items()}
+    assert weights["validate"] < weights["transform"] < weights["load"] < weights["summary"]
+    assert {rule for t, (_, rule) in weights.items() if t != "watcher"} == {"absolute"}
+    for step in ("validate", "transform", "load"):
         t = tasks[step]
         assert t["operator"] == "StepPodOperator"
-        assert t["mapped"] is True
-        assert (t["pool"], t["max_active_tis_per_dag"]) == ("mdp_pipeline", 8)
+        assert t["mapped"] is False
+        assert t["pool"] == "mdp_pipeline"
         assert (t["retries"], t["retry_delay"], t["exponential"]) == (3, 30.0, True)
         assert t["skip_on_exit_code"] == [3]
-    assert tasks["file.validate"]["image"] == "mini-data-platform/validator:dev"
-    assert tasks["file.transform"]["image"] == "mini-data-platform/transformer:dev"
-    assert tasks["file.load"]["image"] == "mini-data-platform/loader:dev"
+    assert tasks["validate"]["image"] == "mini-data-platform/validator:dev"
+    assert tasks["transform"]["image"] == "mini-data-platform/transformer:dev"
+    assert tasks["load"]["image"] == "mini-data-platform/loader:dev"
     assert tasks["summary"]["trigger_rule"].endswith("ALL_DONE")
-    assert tasks["any_files"]["operator"] == "_ShortCircuitDecoratedOperator"
+    assert tasks["watcher"]["trigger_rule"].endswith("ONE_FAILED")
+
+
+def test_dispatcher_parses_without_the_kubernetes_provider(tmp_path: Path) -> None:
+    """Its task process parses only mdp_ingest.py: that must not pull in the provider's operator
+    and the Kubernetes client (about a second of CPU per task start, more on a busy machine);
+    checked in a fresh interpreter, as a task process starts. (boto3 may be loaded: Airflow's
+    asset code imports the Amazon provider's s3 URI handler for any asset.)"""
+    code = (
+        "import sys, time; t = time.perf_counter();"
+        "from airflow.dag_processing.dagbag import DagBag;"
+        "t1 = time.perf_counter();"
+        f"bag = DagBag(dag_folder={str(DAGS / 'mdp_ingest.py')!r});"
+        "print(sorted(bag.dags), bag.import_errors, time.perf_counter() - t1,"
+        " sorted(m for m in sys.modules if m.split('.')[0] == 'kubernetes'"
+        " or m.startswith('airflow.providers.cncf.kubernetes.operators')))"
+    )
+    env = {
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "AIRFLOW_HOME": str(tmp_path),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "PYTHONPATH": f"{DAGS}",
+        "MDP_PRELOAD_PROVIDER": "false",  # dags/airflow_local_settings.py: measure the DAG alone
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith("['mdp_ingest'] {}"), last
+    assert last.endswith(" []"), f"the dispatcher's parse imported: {last}"
 
 
 def test_reprocess_structure(dagbag: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 NAMESPACE = "mdp"
 PIPELINE_USER = "mdp_pipeline_e2e"
+AIRFLOW_TEMPLATE_DB = "airflow_template"
 
 
 def _sqlalchemy_url(server: PostgresServer, dbname: str) -> str:
@@ -56,6 +57,9 @@ def airflow_db(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFacto
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    # A migrated, empty copy for tests that need an Airflow database of their own.
+    with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {AIRFLOW_TEMPLATE_DB} TEMPLATE airflow")
     return url
 
 
@@ -81,6 +85,7 @@ class DagRunResult:
     run_id: str
     tasks: dict[str, tuple[str | None, int]]
     output: str
+    conf: dict[str, Any]
 
     def states(self, task_id: str) -> list[str | None]:
         """States of every mapped instance of ``task_id`` (or the one unmapped instance)."""
@@ -88,6 +93,28 @@ class DagRunResult:
 
     def tries(self, task_id: str) -> list[int]:
         return [n for key, (_, n) in sorted(self.tasks.items()) if key.split("[")[0] == task_id]
+
+
+@dataclass
+class IngestResult:
+    """A sweep of the dispatcher and every ``mdp_ingest_file`` run it created, in run order."""
+
+    dispatch: DagRunResult
+    files: list[DagRunResult]
+    output: str
+
+    def by_key(self) -> dict[str, DagRunResult]:
+        return {run.conf["key"]: run for run in self.files}
+
+    def run_states(self) -> dict[str, str]:
+        return {key: run.state for key, run in sorted(self.by_key().items())}
+
+    def states(self, task_id: str) -> list[str | None]:
+        """States of ``task_id`` in every file's run, ordered by object key."""
+        return [s for _, run in sorted(self.by_key().items()) for s in run.states(task_id)]
+
+    def tries(self, task_id: str) -> list[int]:
+        return [n for _, run in sorted(self.by_key().items()) for n in run.tries(task_id)]
 
 
 @dataclass
@@ -100,23 +127,36 @@ class Platform:
     env: dict[str, str]
 
     def run_dag(self, dag_id: str, conf: dict[str, Any] | None = None) -> DagRunResult:
-        argv = [sys.executable, "-m", "tests.e2e.run_dag", dag_id]
-        if conf is not None:
-            argv.append(json.dumps(conf))
+        argv = [dag_id] + ([json.dumps(conf)] if conf is not None else [])
+        doc, output = self._run(argv)
+        return _result(doc, output)
+
+    def ingest(self) -> IngestResult:
+        """One sweep of ``mdp_ingest``, then every file run it created (tests/e2e/run_dag.py)."""
+        doc, output = self._run(["ingest"])
+        files = [_result(run, output) for run in doc["files"]]
+        return IngestResult(_result(doc["dispatch"], output), files, output)
+
+    def _run(self, args: list[str]) -> tuple[dict[str, Any], str]:
+        argv = [sys.executable, "-m", "tests.e2e.run_dag", *args]
         done = subprocess.run(
             argv, env=self.env, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False
         )
         output = done.stdout + done.stderr
         last = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else "{}"
         assert done.returncode == 0, output[-6000:]
-        doc = json.loads(last)
-        return DagRunResult(doc["state"], doc["run_id"], doc["tasks"], output)
+        doc: dict[str, Any] = json.loads(last)
+        return doc, output
 
     def put(self, key: str, data: bytes) -> None:
         self.store.put_bytes(key, data, "application/octet-stream")
 
     def keys(self, prefix: str = "") -> list[str]:
         return sorted(self.store.list(prefix))
+
+
+def _result(doc: dict[str, Any], output: str) -> DagRunResult:
+    return DagRunResult(doc["state"], doc["run_id"], doc["tasks"], output, doc.get("conf") or {})
 
 
 @pytest.fixture
@@ -127,6 +167,12 @@ def platform(
     database: Database,
     tmp_path: Path,
 ) -> Iterator[Platform]:
+    # The Airflow database is shared by the session: file runs an earlier test left queued are
+    # not this test's (``ingest`` executes every queued file run).
+    with psycopg.connect(
+        airflow_db.replace("postgresql+psycopg", "postgresql"), autocommit=True
+    ) as c:
+        c.execute("DELETE FROM dag_run WHERE dag_id = 'mdp_ingest_file' AND state = 'queued'")
     kube = KubeApiServer().start()
     cluster = kube.cluster
     # What the chart's setup creates in the pipeline namespace (issue 5 renders the real ones).

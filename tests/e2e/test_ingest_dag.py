@@ -44,9 +44,20 @@ def test_ingest_loads_good_files_quarantines_bad_ones_and_loads_duplicates_once(
     platform.put("incoming/youtube/snap1.jsonl", YOUTUBE)
     platform.put("incoming/sales/broken.csv", BROKEN)
 
-    run = platform.run_dag("mdp_ingest")
+    run = platform.ingest()
 
-    assert run.state == "success", run.output[-5000:]
+    assert run.dispatch.state == "success", run.output[-5000:]
+    assert "sweep: 3 file(s) in incoming/, 3 run(s) created, 0 already had one" in run.output
+    # One run per file, its run id derived from the object version.
+    assert run.run_states() == {
+        "incoming/sales/broken.csv": "success",
+        "incoming/sales/day1.csv": "success",
+        "incoming/youtube/snap1.jsonl": "success",
+    }
+    for key, file_run in run.by_key().items():
+        dataset, name = key.split("/")[1:]
+        assert file_run.run_id.startswith(f"{dataset}__{name}__"), file_run.run_id
+        assert file_run.conf["dataset"] == dataset
     # Good files: archived, rows in the warehouse, audit says loaded.
     assert platform.keys("incoming/") == []
     archived = platform.keys("archive/")
@@ -64,21 +75,31 @@ def test_ingest_loads_good_files_quarantines_bad_ones_and_loads_duplicates_once(
         "failed/validation_failed/sales/broken.csv",
         "failed/validation_failed/sales/broken.csv.error.json",
     ]
-    assert sorted(run.states("file.validate")) == ["skipped", "success", "success"]
-    assert run.tries("file.validate") == [1, 1, 1]
-    assert sorted(run.states("file.load")) == ["skipped", "success", "success"]
-    # The run summary is in the task log.
-    assert "accepted 2, duplicate 0, rejected 1, failed 0, unfinished 0" in run.output
-    assert "rows loaded 25 (inserted 25, updated 0)" in run.output
+    assert run.states("validate") == ["skipped", "success", "success"]
+    assert run.tries("validate") == [1, 1, 1]
+    assert run.states("load") == ["skipped", "success", "success"]
+    assert run.states("summary") == ["success"] * 3
+    # Each file's summary is in its run's task log.
+    assert "accepted 1, duplicate 0, rejected 0, failed 0, unfinished 0" in run.output
+    assert "accepted 0, duplicate 0, rejected 1, failed 0, unfinished 0" in run.output
+    assert "rows loaded 20 (inserted 20, updated 0)" in run.output
+    assert "rows loaded 5 (inserted 5, updated 0)" in run.output
 
     _assert_pods(platform)
 
     # The same bytes again, under the same name and under a new one: archived, not loaded twice.
     platform.put("incoming/sales/day1.csv", SALES)
     platform.put("incoming/sales/day1-copy.csv", SALES)
-    again = platform.run_dag("mdp_ingest")
+    again = platform.ingest()
 
-    assert again.state == "success", again.output[-5000:]
+    assert again.run_states() == {
+        "incoming/sales/day1-copy.csv": "success",
+        "incoming/sales/day1.csv": "success",
+    }
+    # A new upload under an old name is a new version: a new run id.
+    assert again.by_key()["incoming/sales/day1.csv"].run_id != (
+        run.by_key()["incoming/sales/day1.csv"].run_id
+    )
     assert platform.keys("incoming/") == []
     assert _count(platform, "sales") == 20
     assert _audit(platform) == [
@@ -88,8 +109,46 @@ def test_ingest_loads_good_files_quarantines_bad_ones_and_loads_duplicates_once(
         ("incoming/sales/day1.csv", "duplicate", True, 1),
         ("incoming/youtube/snap1.jsonl", "loaded", True, 1),
     ]
-    assert "accepted 0, duplicate 2, rejected 0" in again.output
-    assert "rows loaded 0" in again.output
+    assert again.output.count("accepted 0, duplicate 1, rejected 0") == 2
+    assert "rows loaded 20" not in again.output
+
+
+def test_a_file_seen_twice_gets_one_run(platform: Platform) -> None:
+    """Two sweeps (or an event and a sweep) over the same object version: one run, the second
+    dispatch is refused by Airflow's run-id uniqueness."""
+    platform.put("incoming/sales/day1.csv", SALES)
+
+    first = platform.run_dag("mdp_ingest")
+    second = platform.run_dag("mdp_ingest")
+
+    assert (first.state, second.state) == ("success", "success")
+    assert "sweep: 1 file(s) in incoming/, 1 run(s) created, 0 already had one" in first.output
+    assert "sweep: 1 file(s) in incoming/, 0 run(s) created, 1 already had one" in second.output
+    assert platform.kube.cluster.created_pods() == [], "the dispatcher starts no pod"
+
+
+def test_a_file_gone_before_its_run_is_reported_not_hidden(platform: Platform) -> None:
+    platform.put("incoming/sales/day1.csv", SALES)
+    assert platform.run_dag("mdp_ingest").state == "success"  # its run is queued
+    platform.store.delete("incoming/sales/day1.csv")  # ... and the object deleted meanwhile
+
+    run = platform.ingest()
+
+    (file_run,) = run.files
+    assert file_run.state == "failed"
+    assert file_run.states("validate") == ["failed"]
+    assert file_run.tries("validate") == [1], "a missing object is terminal: no retry"
+    assert file_run.states("watcher") == ["failed"]
+    # The step's own error line is the task's failure, not the pod object.
+    assert "validate failed (exit 4): ObjectMissingError: no object incoming/sales/day1.csv" in (
+        run.output
+    )
+    assert "remote_pod:" not in run.output
+    # The summary counts the file although the audit log never saw it.
+    assert "1 file(s)" in run.output
+    assert "accepted 0, duplicate 0, rejected 0, failed 1, unfinished 0" in run.output
+    assert "not_recorded" in run.output
+    assert "failed before its first step recorded it" in run.output
 
 
 def _assert_pods(platform: Platform) -> None:
@@ -97,7 +156,7 @@ def _assert_pods(platform: Platform) -> None:
     cluster = platform.kube.cluster
     pods = cluster.created_pods()
     steps = sorted(p["metadata"]["labels"]["mdp.dev/step"] for p in pods)
-    assert steps == ["load"] * 2 + ["summary"] + ["transform"] * 2 + ["validate"] * 3
+    assert steps == ["load"] * 2 + ["summary"] * 3 + ["transform"] * 2 + ["validate"] * 3
     assert cluster.pods == {}, "every pod is deleted when its task finishes"
     tag = platform.env["MDP_IMAGE_TAG"]
     images = {"validate": "validator", "transform": "transformer", "load": "loader"}
@@ -154,11 +213,11 @@ def test_load_refused_by_postgres_is_retried_then_quarantined_then_reprocessed(
         conn.execute("REVOKE INSERT, UPDATE ON warehouse.sales FROM mdp_loader")
     platform.put("incoming/sales/day1.csv", SALES)
 
-    run = platform.run_dag("mdp_ingest")
+    run = platform.ingest()
 
-    assert run.state == "success", run.output[-5000:]
-    assert run.tries("file.load") == [3], "two retries, then quarantined on the last try"
-    assert run.states("file.load") == ["skipped"]
+    assert run.run_states() == {"incoming/sales/day1.csv": "success"}, run.output[-5000:]
+    assert run.tries("load") == [3], "two retries, then quarantined on the last try"
+    assert run.states("load") == ["skipped"]
     assert platform.keys("failed/") == [
         "failed/loading_failed/sales/day1.csv",
         "failed/loading_failed/sales/day1.csv.error.json",
@@ -192,8 +251,8 @@ def test_load_refused_by_postgres_is_retried_then_quarantined_then_reprocessed(
 
 def test_reprocess_brings_a_fixed_file_from_failed_to_archive(platform: Platform) -> None:
     platform.put("incoming/sales/broken.csv", BROKEN)
-    first = platform.run_dag("mdp_ingest")
-    assert first.state == "success", first.output[-5000:]
+    first = platform.ingest()
+    assert first.run_states() == {"incoming/sales/broken.csv": "success"}, first.output[-5000:]
     assert "failed/validation_failed/sales/broken.csv" in platform.keys("failed/")
 
     platform.put("failed/validation_failed/sales/broken.csv", to_csv(sales_rows(3)))  # fixed
@@ -216,6 +275,10 @@ def test_reprocess_of_a_missing_file_fails_once_without_retries(platform: Platfo
     assert run.tries("file.requeue") == [1]
     assert run.states("file.validate") == ["upstream_failed"]
     assert f"no quarantined file {missing}" in run.output
+    assert "requeue failed (exit 4): " in run.output
+    # The summary counts the file the run was asked for, although nothing was recorded.
+    assert "failed 1, unfinished 0" in run.output
+    assert "not_recorded       incoming/sales/nope.csv" in run.output
     assert len(platform.kube.cluster.created_pods(**{"mdp.dev/step": "requeue"})) == 1
 
 
@@ -234,10 +297,10 @@ def test_evicted_pod_is_retried_and_the_file_still_loads(platform: Platform) -> 
     cluster.evict(lambda pod: pod["metadata"]["labels"].get("mdp.dev/step") == "transform")
     platform.put("incoming/sales/day1.csv", SALES)
 
-    run = platform.run_dag("mdp_ingest")
+    run = platform.ingest()
 
-    assert run.state == "success", run.output[-5000:]
-    assert run.tries("file.transform") == [2]
+    assert run.run_states() == {"incoming/sales/day1.csv": "success"}, run.output[-5000:]
+    assert run.tries("transform") == [2]
     assert _count(platform, "sales") == 20
     assert "Evicted" in run.output
     transforms = cluster.created_pods(**{"mdp.dev/step": "transform"})
@@ -245,8 +308,8 @@ def test_evicted_pod_is_retried_and_the_file_still_loads(platform: Platform) -> 
 
 
 def test_nothing_to_do_starts_no_pod(platform: Platform) -> None:
-    run = platform.run_dag("mdp_ingest")
-    assert run.state == "success"
-    assert run.states("any_files") == ["success"]
-    assert run.states("summary") == ["skipped"]
+    run = platform.ingest()
+    assert run.dispatch.state == "success"
+    assert run.files == []
+    assert "sweep: 0 file(s) in incoming/, 0 run(s) created" in run.output
     assert platform.kube.cluster.created_pods() == []

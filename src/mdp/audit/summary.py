@@ -7,6 +7,7 @@ failed after retries) and how many rows it brought, which is what the person rea
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,8 +66,20 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def summarise_run(conn: psycopg.Connection, run_id: str) -> RunSummary:
-    """The summary of every audit row last touched by ``run_id``."""
+NOT_RECORDED = "not_recorded"
+"""Status reported for an expected file that has no audit row of this run."""
+
+
+def summarise_run(
+    conn: psycopg.Connection, run_id: str, expected: Sequence[str] = ()
+) -> RunSummary:
+    """The summary of every audit row last touched by ``run_id``, plus every ``expected`` key
+    (the files the orchestrator handed to the run) that has no such row.
+
+    Why ``expected``: a file that failed before its first step wrote an audit row (deleted after
+    discovery, a step that could not start) would otherwise vanish from the report of a red run.
+    Such a file counts as failed, with the reason the audit log can give.
+    """
     summary = RunSummary(run_id)
     rows = conn.execute(
         "SELECT object_key, status, coalesce(rows_inserted, 0), coalesce(rows_updated, 0),"
@@ -87,5 +100,28 @@ def summarise_run(conn: psycopg.Connection, run_id: str) -> RunSummary:
                 if error.get("message"):
                     reason += f": {error['message']}"
             summary.problems.append({"key": key, "status": status, "reason": reason[:300]})
+    seen = {key for key, *_ in rows}
+    for key in dict.fromkeys(k for k in expected if k not in seen):
+        summary.files["failed"] += 1
+        summary.problems.append(
+            {"key": key, "status": NOT_RECORDED, "reason": _not_recorded_reason(conn, key)}
+        )
     summary.rows_loaded = summary.rows_inserted + summary.rows_updated
     return summary
+
+
+def _not_recorded_reason(conn: psycopg.Connection, key: str) -> str:
+    last = conn.execute(
+        "SELECT run_id, status FROM audit.file_ingestion_log WHERE object_key = %s"
+        " ORDER BY id DESC LIMIT 1",
+        (key,),
+    ).fetchone()
+    if last is not None:
+        return (
+            f"no audit row of this run (the file's last row is {last[1]!r} of run {last[0]}); "
+            "the step tasks' logs say why"
+        )
+    return (
+        "no audit row: the file failed before its first step recorded it (object gone, or the "
+        "step pod never ran); the step tasks' logs say why"
+    )
