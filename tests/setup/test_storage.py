@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import threading
 import uuid
 
 import pytest
@@ -66,11 +67,34 @@ def test_bucket_users_and_policies(minio_server: MinioServer) -> None:
     with pytest.raises(S3Error, match="Access Denied"):
         ro.remove_object(bucket, "incoming/sales/x.csv")
 
+    # The read-only user (Airflow's triggerer) may listen to the bucket's notifications; the
+    # generator may not. A refused listen fails at once, an allowed one waits for events.
+    assert _listen_refused(ro, bucket) is False
+    assert _listen_refused(gen, bucket) is True
+
     pipe = _client(minio_server, f"pipeline-{suffix}", f"pipeline-secret-{suffix}")
     pipe.put_object(bucket, "archive/x.csv", io.BytesIO(b"a"), 1)
     pipe.remove_object(bucket, "incoming/sales/x.csv")
     with pytest.raises(S3Error, match="Access Denied"):
         pipe.make_bucket(f"other-{suffix}")
+
+
+def _listen_refused(client: Minio, bucket: str) -> bool:
+    """True if MinIO refuses ``client`` its ListenBucketNotification stream (within 5 s)."""
+    outcome: list[BaseException | None] = []
+
+    def listen() -> None:
+        try:
+            with client.listen_bucket_notification(bucket, prefix="incoming/") as events:
+                next(iter(events))
+            outcome.append(None)
+        except S3Error as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    thread.join(timeout=5)
+    return bool(outcome) and isinstance(outcome[0], S3Error)
 
 
 def test_missing_user_secret_is_a_clear_config_error(minio_server: MinioServer) -> None:

@@ -65,8 +65,12 @@ def policies(bucket: str) -> dict[str, dict[str, Any]]:
                 "Resource": [f"{arn}/{layout.STATE}/generator/*"],
             },
         ),
+        # Read-only, plus MinIO's bucket notification stream: Airflow's triggerer (this user, via
+        # the mdp_s3 connection) listens to it to start a file's run within seconds.
         "mdp-readonly": doc(
-            listing, {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{arn}/*"]}
+            listing,
+            {"Effect": "Allow", "Action": ["s3:ListenBucketNotification"], "Resource": [arn]},
+            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{arn}/*"]},
         ),
     }
 
