@@ -1,8 +1,14 @@
-"""Airflow for the local-cluster test: the production DAGs, unmodified, launching real pods.
+"""Airflow for the local-cluster test: the production DAGs, unmodified, under a real scheduler,
+launching real pods.
 
-The official Airflow chart cannot be downloaded in CI, so Airflow runs here as local processes
-from the project's lock file (the same versions as the Airflow image), configured the way the
-chart configures it in the cluster:
+The official Airflow chart cannot be downloaded in CI, so Airflow's four components (api-server,
+scheduler with the LocalExecutor, dag-processor, triggerer) run here as local processes from the
+project's lock file (the same versions as the Airflow image), configured the way the chart
+configures them in the cluster:
+
+- every ``MDP_*`` setting is read from ``charts/airflow/values.yaml`` (pool name and size
+  included), and the pool is created with the same ``airflow pools set`` the chart's migration
+  Job runs;
 
 - its metadata database is the ``airflow`` database of *our chart's* PostgreSQL, through the
   chart's Secret ``mdp-airflow-metadata`` (the host reaches it through the Service IP);
@@ -25,10 +31,13 @@ from typing import Any
 import yaml
 
 from tests.cluster.conftest import NAMESPACE, Installed
+from tests.e2e.airflow_processes import AirflowProcesses, create_pool, free_port, scheduler_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
 SCHEDULER_SA = "airflow-scheduler"
+VALUES = yaml.safe_load((ROOT / "charts" / "airflow" / "values.yaml").read_text())
+CHART_ENV = {e["name"]: e["value"] for e in VALUES["env"] if e["name"].startswith("MDP_")}
 
 
 def scheduler_kubeconfig(installed: Installed, path: Path) -> Path:
@@ -89,9 +98,9 @@ def airflow_env(installed: Installed, home: Path) -> dict[str, str]:
         "PYTHONPATH": os.pathsep.join([str(DAGS), str(ROOT)]),
         "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(kube),
         "AIRFLOW_CONN_MDP_S3": json.dumps(s3),
-        # What charts/airflow/values.yaml sets; the images are the ones loaded into containerd.
-        "MDP_NAMESPACE": NAMESPACE,
-        "MDP_IMAGE_PULL_POLICY": "IfNotPresent",
+        # What charts/airflow/values.yaml sets (its image names are the ones loaded into
+        # containerd); quicker retries than in production, so a killed pod is retried at once.
+        **CHART_ENV,
         "MDP_RETRIES": "2",
         "MDP_RETRY_DELAY_SECONDS": "2",
         "MDP_MAX_RETRY_DELAY_SECONDS": "5",
@@ -107,16 +116,20 @@ def migrate(env: dict[str, str]) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-def run_dag(env: dict[str, str], dag_id: str, conf: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One run of a production DAG; returns the task states (see tests/e2e/run_dag.py)."""
-    argv = [sys.executable, "-m", "tests.e2e.run_dag", dag_id]
-    if conf is not None:
-        argv.append(json.dumps(conf))
-    done = subprocess.run(
-        argv, env=env, cwd=ROOT, capture_output=True, text=True, timeout=1500, check=False
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output[-6000:]
-    doc: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    doc["output"] = output
-    return doc
+def start(env: dict[str, str], logdir: Path) -> AirflowProcesses:
+    """Pool and components, as an install has them; the caller stops them."""
+    slots = int(CHART_ENV["MDP_POOL_SLOTS"])
+    env = scheduler_env(env | {"MDP_MAX_ACTIVE_FILES": str(slots)}, free_port(), parallelism=8)
+    create_pool(env, CHART_ENV["MDP_POOL"], slots)
+    processes = AirflowProcesses(env, logdir)
+    processes.start()
+    return processes
+
+
+def metadata(env: dict[str, str], sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """A query on Airflow's metadata database (the chart's PostgreSQL)."""
+    import psycopg
+
+    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        return conn.execute(sql, params).fetchall()
