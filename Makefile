@@ -239,7 +239,7 @@ test-cluster: tools ## The platform end to end on the local test cluster (starts
 	status=0; \
 	{ CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh up \
 	  && CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/images.sh all \
-	  && $(LOCAL_CLUSTER_ENV) $(UV) run --locked pytest tests/cluster $(PYTEST_ARGS); } || status=$$?; \
+	  && $(LOCAL_CLUSTER_ENV) $(UV) run --locked pytest -s tests/cluster $(PYTEST_ARGS); } || status=$$?; \
 	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh down || status=1; \
 	scripts/local-cluster/images.sh docker-down || true; \
 	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh host-state > .host-state.after; \

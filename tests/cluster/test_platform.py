@@ -1,12 +1,12 @@
 """The whole platform on a real single-node Kubernetes (the local test cluster).
 
 In order, as a user would meet it: our chart installed with ``helm upgrade --install --wait``,
-the setup Job's work, Pod Security ``restricted`` enforced, the generator CronJob uploading
-files, the production DAGs under a real Airflow
-scheduler launching the real validator/transformer/loader images as pods that reach MinIO and
-PostgreSQL through cluster DNS, a step pod killed mid-run, a ``helm upgrade`` to
-a new image tag, and no image ever pulled. The tests share one installation and run in file
-order; each prints the figures the README quotes.
+the setup Job's work, the Metabase provisioning Job, Pod Security ``restricted`` enforced, the
+generator CronJob uploading files, the production DAGs under a real Airflow scheduler launching
+the real validator/transformer/loader images as pods that reach MinIO and PostgreSQL through
+cluster DNS, a step pod killed mid-run, a ``helm upgrade`` to a new image tag, and no image ever
+pulled. The tests share one installation and run in file order; each prints the figures the
+README quotes (``[figure] ...`` lines).
 """
 
 from __future__ import annotations
