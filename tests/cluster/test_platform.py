@@ -137,13 +137,37 @@ def test_namespace_enforces_pod_security_restricted(installed: Installed) -> Non
     }
     with pytest.raises(ClusterError, match=re.escape('violates PodSecurity "restricted:v1.34"')):
         cluster.apply(plain)
-    # Every pod that runs was admitted under "restricted", and runs under its declared limits.
+    # Every pod that runs was admitted under "restricted", and runs under its declared limits:
+    # kubelet put each container in a memory cgroup with exactly that limit.
+    checked = 0
     for pod in cluster.pods():
+        if pod["status"].get("phase") != "Running":
+            continue
         for container in pod["spec"]["containers"]:
-            assert container["resources"].get("limits", {}).get("memory"), (
-                pod["metadata"]["name"],
-                container["name"],
-            )
+            limit = container["resources"].get("limits", {}).get("memory")
+            assert limit, (pod["metadata"]["name"], container["name"])
+            assert _cgroup_memory_limit(pod, container["name"]) == _bytes(limit)
+            checked += 1
+    assert checked >= 3  # MinIO, PostgreSQL, Metabase
+
+
+def _bytes(quantity: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return int(quantity[: -len(suffix)]) * factor
+    return int(quantity)
+
+
+def _cgroup_memory_limit(pod: dict[str, Any], container: str) -> int:
+    """The memory limit of a running container's cgroup (cgroup v1, kubelet's cgroupfs layout:
+    kubepods/<qos>/pod<uid>/<container id>)."""
+    status = next(c for c in pod["status"]["containerStatuses"] if c["name"] == container)
+    container_id = status["containerID"].split("://", 1)[1]
+    qos = pod["status"]["qosClass"].lower()
+    parts = ["kubepods"] + ([] if qos == "guaranteed" else [qos])
+    path = Path("/sys/fs/cgroup/memory", *parts, f"pod{pod['metadata']['uid']}", container_id)
+    return int((path / "memory.limit_in_bytes").read_text())
 
 
 def test_generator_cronjob_uploads_files(installed: Installed) -> None:
