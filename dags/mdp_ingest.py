@@ -3,9 +3,10 @@
 
 Two ways in, one task (``dispatch``):
 
-- **Event** (seconds): the triggerer listens to MinIO's bucket notifications
-  (``MinioObjectCreatedTrigger`` behind an ``AssetWatcher`` on the asset ``mdp_incoming``); each
-  upload is an asset event, and asset events start a run of this DAG. Events that arrive while a
+- **Event** (seconds): the triggerer listens to MinIO's bucket notifications and lists
+  ``incoming/`` every 5 s (``MinioObjectCreatedTrigger`` behind an ``AssetWatcher`` on the asset
+  ``mdp_incoming``; mdp_dags/events.py says why both); each new object is an asset event, and
+  asset events start a run of this DAG. Events that arrive while a
   run is busy are collected into the next run, so a burst costs few runs. The run looks up only
   the keys its events name.
 - **Sweep** (every minute, ``MDP_SWEEP_SCHEDULE``): lists all of ``incoming/``, the safety net for
