@@ -15,8 +15,8 @@ Two ways in, one task (``dispatch``):
 
 Both derive the run id from the object version (mdp_dags/dispatch.py), so a file seen by an event
 and by a sweep is started once: Airflow refuses a second run with the same id. Dispatch costs one
-list call per event (or one paged list per dataset for a sweep) and one API request per new run:
-seconds for a 1000-file backlog. With ``MDP_EVENTS=false`` only the sweep runs.
+list call per event (or one paged list per dataset for a sweep) and one API request per new run,
+never a task process per file. With ``MDP_EVENTS=false`` only the sweep runs.
 
 This module imports neither the Kubernetes provider nor boto3: the dispatcher's task process
 parses it in a fraction of a second.
