@@ -112,7 +112,7 @@ lint: ## Lint and type-check (ruff, ruff format --check, mypy strict)
 	$(UV) run --locked ruff check .
 	$(UV) run --locked ruff format --check .
 	$(UV) run --locked mypy
-	cd dags && $(UV) run --locked mypy --strict --config-file ../pyproject.toml mdp_dags mdp_ingest.py mdp_ingest_file.py mdp_reprocess.py
+	cd dags && $(UV) run --locked mypy --strict --config-file ../pyproject.toml mdp_dags mdp_ingest.py mdp_ingest_file.py mdp_reprocess.py airflow_local_settings.py
 
 .PHONY: fmt
 fmt: ## Format the code and apply safe lint fixes

@@ -3,9 +3,10 @@
 
 Two ways in, one task (``dispatch``):
 
-- **Event** (seconds): the triggerer listens to MinIO's bucket notifications
-  (``MinioObjectCreatedTrigger`` behind an ``AssetWatcher`` on the asset ``mdp_incoming``); each
-  upload is an asset event, and asset events start a run of this DAG. Events that arrive while a
+- **Event** (seconds): the triggerer listens to MinIO's bucket notifications and lists
+  ``incoming/`` every 5 s (``MinioObjectCreatedTrigger`` behind an ``AssetWatcher`` on the asset
+  ``mdp_incoming``; mdp_dags/events.py says why both); each new object is an asset event, and
+  asset events start a run of this DAG. Events that arrive while a
   run is busy are collected into the next run, so a burst costs few runs. The run looks up only
   the keys its events name.
 - **Sweep** (every minute, ``MDP_SWEEP_SCHEDULE``): lists all of ``incoming/``, the safety net for
@@ -14,8 +15,8 @@ Two ways in, one task (``dispatch``):
 
 Both derive the run id from the object version (mdp_dags/dispatch.py), so a file seen by an event
 and by a sweep is started once: Airflow refuses a second run with the same id. Dispatch costs one
-list call per event (or one paged list per dataset for a sweep) and one API request per new run:
-seconds for a 1000-file backlog. With ``MDP_EVENTS=false`` only the sweep runs.
+list call per event (or one paged list per dataset for a sweep) and one API request per new run,
+never a task process per file. With ``MDP_EVENTS=false`` only the sweep runs.
 
 This module imports neither the Kubernetes provider nor boto3: the dispatcher's task process
 parses it in a fraction of a second.

@@ -11,7 +11,7 @@ through the Task SDK's supervisor channel, the path ``TriggerDagRunOperator`` it
 raises an exception that the task runner turns into a ``TriggerDagRun`` message). One task sends
 one message per file instead of one ``TriggerDagRunOperator`` task instance per file: a mapped
 operator would start one worker process per file (seconds each), the loop costs one HTTP request
-per file (milliseconds), so a 1000-file backlog is dispatched in seconds. The message type lives
+per file (milliseconds). The message type lives
 in ``airflow.sdk.execution_time`` (pinned Airflow 3.3.2; the DAG tests exercise it).
 """
 

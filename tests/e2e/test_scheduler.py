@@ -227,7 +227,6 @@ def _run_scenario(
 
     # Invariants: each file in exactly one place, one run and one validate pod per version.
     keys = [f"incoming/sales/idle-{i}.csv" for i in range(IDLE)] + [*burst, late, missed]
-    keys.append("incoming/sales/warmup.csv")
     airflow.wait_for(
         "every file run finished",
         lambda: (
