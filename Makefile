@@ -216,33 +216,35 @@ quickstart-down: ## Stop a running quickstart's servers and delete their data
 
 ##@ Local test cluster (a real single-node Kubernetes on this machine, no kind; needs root)
 
+# Where the cluster keeps its state; exported, so every script and the tests agree on it.
 CLUSTER_STATE_DIR ?= /var/lib/mdp-local-cluster
+export CLUSTER_STATE_DIR
 LOCAL_KUBECTL := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)/bin/kubectl
-LOCAL_CLUSTER_ENV := MDP_CLUSTER_KUBECONFIG=$(CLUSTER_STATE_DIR)/admin.kubeconfig MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL) CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR)
+LOCAL_CLUSTER_ENV := MDP_CLUSTER_KUBECONFIG=$(CLUSTER_STATE_DIR)/admin.kubeconfig MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL)
 
 .PHONY: cluster-local
 cluster-local: tools ## Build (once) and start the local test cluster, build every image and load it
 	scripts/local-cluster/build.sh
-	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh up
-	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/images.sh all
+	scripts/local-cluster/cluster.sh up
+	scripts/local-cluster/images.sh all
 	@echo "export KUBECONFIG=$(CLUSTER_STATE_DIR)/admin.kubeconfig   # kubectl: $(LOCAL_KUBECTL)"
 
 .PHONY: cluster-local-down
 cluster-local-down: ## Stop the local test cluster and its Docker, undoing every change to the machine
-	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh down
+	scripts/local-cluster/cluster.sh down
 	scripts/local-cluster/images.sh docker-down
 
 .PHONY: test-cluster
 test-cluster: tools ## The platform end to end on the local test cluster (starts it, tests, stops it)
 	scripts/local-cluster/build.sh
-	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh host-state > .host-state.before
+	scripts/local-cluster/cluster.sh host-state > .host-state.before
 	status=0; \
-	{ CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh up \
-	  && CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/images.sh all \
+	{ scripts/local-cluster/cluster.sh up \
+	  && scripts/local-cluster/images.sh all \
 	  && $(LOCAL_CLUSTER_ENV) $(UV) run --locked pytest -s tests/cluster $(PYTEST_ARGS); } || status=$$?; \
-	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh down || status=1; \
+	scripts/local-cluster/cluster.sh down || status=1; \
 	scripts/local-cluster/images.sh docker-down || true; \
-	CLUSTER_STATE_DIR=$(CLUSTER_STATE_DIR) scripts/local-cluster/cluster.sh host-state > .host-state.after; \
+	scripts/local-cluster/cluster.sh host-state > .host-state.after; \
 	if ! diff -u .host-state.before .host-state.after; then \
 	  echo "error: the local cluster left the changes above behind"; status=1; fi; \
 	rm -f .host-state.before .host-state.after; \

@@ -70,11 +70,11 @@ docker_down() {
   kill -KILL "$pid" 2>/dev/null || true
   # dockerd's own containerd follows it; anything left under our exec root goes too.
   pkill -KILL -f "containerd.*$DOCKER_STATE" 2>/dev/null || true
-  awk -v d="$DOCKER_STATE" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null || true
-  done
-  awk -v d="$DOCKER_ROOT" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null || true
+  local dir
+  for dir in "$DOCKER_STATE" "$DOCKER_ROOT"; do
+    awk -v d="$dir" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
+      umount -l "$m" 2>/dev/null || true
+    done
   done
   rm -rf "$DOCKER_STATE"
   log "Docker stopped"

@@ -22,19 +22,22 @@ configures them in the cluster:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.cluster.conftest import NAMESPACE, Installed
-from tests.e2e.airflow_processes import AirflowProcesses, create_pool, free_port, scheduler_env
+from tests.e2e.airflow_processes import (
+    AirflowProcesses,
+    airflow_base_env,
+    airflow_cli,
+    create_pool,
+    free_port,
+    scheduler_env,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-DAGS = ROOT / "dags"
 SCHEDULER_SA = "airflow-scheduler"
 VALUES = yaml.safe_load((ROOT / "charts" / "airflow" / "values.yaml").read_text())
 CHART_ENV = {e["name"]: e["value"] for e in VALUES["env"] if e["name"].startswith("MDP_")}
@@ -87,15 +90,7 @@ def airflow_env(installed: Installed, home: Path) -> dict[str, str]:
             "namespace": NAMESPACE,
         },
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MDP_"))}
-    return env | {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": db_url,
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        "PYTHONPATH": os.pathsep.join([str(DAGS), str(ROOT)]),
+    return airflow_base_env(home, db_url) | {
         "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(kube),
         "AIRFLOW_CONN_MDP_S3": json.dumps(s3),
         # What charts/airflow/values.yaml sets (its image names are the ones loaded into
@@ -109,11 +104,7 @@ def airflow_env(installed: Installed, home: Path) -> dict[str, str]:
 
 
 def migrate(env: dict[str, str]) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env, capture_output=True, text=True, timeout=900, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    airflow_cli(env, "db", "migrate", timeout=900)
 
 
 def start(env: dict[str, str], logdir: Path) -> AirflowProcesses:

@@ -29,18 +29,45 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def create_pool(env: dict[str, str], name: str, slots: int) -> None:
-    """The pool of the step tasks, created as a user's install creates it (the Airflow chart's
-    values run the same idempotent CLI call, ``airflow pools set <name> <slots> <description>``)."""
+ROOT = Path(__file__).resolve().parents[2]
+DAGS = ROOT / "dags"
+
+
+def airflow_base_env(home: Path, db_url: str) -> dict[str, str]:
+    """This process's environment without any AIRFLOW*/MDP_* of its own, plus an Airflow home,
+    its metadata database and the production DAG folder."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MDP_"))}
+    return env | {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+        # psycopg 3 is sync and async in one driver; Airflow would otherwise ask for asyncpg.
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": db_url,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # Airflow puts the DAG bundle on sys.path when it parses; so does this.
+        "PYTHONPATH": os.pathsep.join([str(DAGS), str(ROOT)]),
+    }
+
+
+def airflow_cli(env: dict[str, str], *args: str, timeout: float = 600) -> None:
+    """``airflow <args>`` from the lock file's Airflow; fails the test with its output."""
     done = subprocess.run(
-        [sys.executable, "-m", "airflow", "pools", "set", name, str(slots), "step pods"],
+        [sys.executable, "-m", "airflow", *args],
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
     )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def create_pool(env: dict[str, str], name: str, slots: int) -> None:
+    """The pool of the step tasks, created as a user's install creates it (the Airflow chart's
+    values run the same idempotent CLI call, ``airflow pools set <name> <slots> <description>``)."""
+    airflow_cli(env, "pools", "set", name, str(slots), "step pods", timeout=300)
 
 
 def scheduler_env(env: dict[str, str], api_port: int, parallelism: int) -> dict[str, str]:

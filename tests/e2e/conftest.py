@@ -10,7 +10,6 @@ through a kubeconfig, so the DAG files run unmodified.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import uuid
@@ -25,10 +24,10 @@ import pytest
 from mdp.devservers import MinioServer, PostgresServer
 from mdp.storage import ObjectStore
 from tests.conftest import Database
+from tests.e2e.airflow_processes import airflow_base_env, airflow_cli
 from tests.kubeapi.server import KubeApiServer
 
 ROOT = Path(__file__).resolve().parents[2]
-DAGS = ROOT / "dags"
 NAMESPACE = "mdp"
 PIPELINE_USER = "mdp_pipeline_e2e"
 AIRFLOW_TEMPLATE_DB = "airflow_template"
@@ -47,36 +46,11 @@ def airflow_db(pg_server: PostgresServer, tmp_path_factory: pytest.TempPathFacto
         conn.execute(f"CREATE ROLE {PIPELINE_USER} LOGIN PASSWORD 'e2e-pw' IN ROLE mdp_loader")
     url = _sqlalchemy_url(pg_server, "airflow")
     home = tmp_path_factory.mktemp("airflow-home")
-    env = _airflow_base_env(home, url)
-    done = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    airflow_cli(airflow_base_env(home, url), "db", "migrate")
     # A migrated, empty copy for tests that need an Airflow database of their own.
     with psycopg.connect(pg_server.conninfo(), autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {AIRFLOW_TEMPLATE_DB} TEMPLATE airflow")
     return url
-
-
-def _airflow_base_env(home: Path, db_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MDP_"))}
-    return env | {
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
-        # psycopg 3 is sync and async in one driver; Airflow would otherwise ask for asyncpg.
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": db_url,
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-        # Airflow puts the DAG bundle on sys.path when it parses; so does this.
-        "PYTHONPATH": os.pathsep.join([str(DAGS), str(ROOT)]),
-    }
 
 
 @dataclass
@@ -210,7 +184,7 @@ def platform(
         "conn_type": "kubernetes",
         "extra": {"kube_config_path": str(kubeconfig), "namespace": NAMESPACE},
     }
-    env = _airflow_base_env(home, airflow_db) | {
+    env = airflow_base_env(home, airflow_db) | {
         "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(k8s_conn),
         "AIRFLOW_CONN_MDP_S3": json.dumps(s3_conn),
         "MDP_NAMESPACE": NAMESPACE,
