@@ -158,6 +158,9 @@ class _Compiler:
         return _Typed("bool", combine, frozenset().union(*(p.columns for p in parts)))
 
     def _visit_compare(self, node: ast.Compare) -> _Typed:
+        for op in node.ops:
+            if type(op) not in _COMPARE:
+                raise ExpressionError(f"{_describe(op)} is not allowed; {_ALLOWED}")
         operands = [self.visit(node.left), *(self.visit(c) for c in node.comparators)]
         pairs = [
             _comparison(op, a, b)

@@ -375,5 +375,5 @@ def describe(version: ContractVersion) -> Mapping[str, Any]:
     """The active contract as ``mdp contracts show`` prints it: the document plus its source."""
     return {
         "source": str(version.path),
-        **version.document.model_dump(mode="json", exclude_defaults=True),
+        **version.document.model_dump(mode="json", exclude_none=True),
     }
