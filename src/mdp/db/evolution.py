@@ -71,7 +71,7 @@ def create_table(shape: TableShape) -> list[str]:
     """CREATE TABLE with the contract columns, the bookkeeping columns and the key, plus the
     grants the warehouse tables of sql/001 get (default privileges cover the migration owner;
     stating them keeps a table created by another role readable and loadable too)."""
-    width = max(len(c.name) for c in shape.columns) + 1
+    width = max(len(name) for name in (*(c.name for c in shape.columns), *BOOKKEEPING)) + 1
     lines = [
         f"    {c.name:<{width}}{c.sql_type}{'' if c.nullable else ' NOT NULL'}"
         for c in shape.columns
