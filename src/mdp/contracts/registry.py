@@ -138,13 +138,23 @@ def load_directory(directory: Path) -> Registry:
 
 @cache
 def _loader() -> Any:
-    """A SafeLoader that keeps timestamps as text: YAML 1.1 turns 2000-01-01 into a date
-    object, while the schema (like JSON) expects a string. PyYAML is imported here, when a
+    """A SafeLoader that keeps timestamps as text (YAML 1.1 turns 2000-01-01 into a date
+    object, while the schema, like JSON, expects a string) and refuses a key written twice in
+    one mapping (PyYAML would silently keep the last one). PyYAML is imported here, when a
     contract is first read, not when a step module is imported."""
     import yaml
 
     class KeepTimestampsAsText(yaml.SafeLoader):
-        pass
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
 
     KeepTimestampsAsText.yaml_implicit_resolvers = {
         first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
