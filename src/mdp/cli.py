@@ -168,6 +168,8 @@ def _cmd_db_migrate(args: argparse.Namespace) -> int:
     of it inside one transaction that is rolled back, so the DDL it prints is exactly what a real
     run would execute against this database now."""
     require("psycopg", "setup")
+    from contextlib import AbstractContextManager, nullcontext
+
     from mdp.config import PostgresSettings
     from mdp.contracts.registry import registry
     from mdp.db.connect import connect
@@ -175,9 +177,15 @@ def _cmd_db_migrate(args: argparse.Namespace) -> int:
 
     contracts = list(registry().active.values())  # invalid contracts fail before any change
     say = (lambda m: log.info("dry run, not applied: %s", m)) if args.dry_run else log.info
-    with connect(PostgresSettings()) as conn, conn.transaction(force_rollback=args.dry_run):
-        applied = migrate(conn, args.sql_dir, log=say)
-        ddl = migrate_contracts(conn, contracts, log=say)
+    with connect(PostgresSettings()) as conn:
+        # A real run keeps migrate's own transactions (each file commits on its own); a dry run
+        # nests them all in one that is rolled back.
+        outer: AbstractContextManager[Any] = (
+            conn.transaction(force_rollback=True) if args.dry_run else nullcontext()
+        )
+        with outer:
+            applied = migrate(conn, args.sql_dir, log=say)
+            ddl = migrate_contracts(conn, contracts, log=say)
     if args.dry_run:
         for name in applied:
             print(f"-- {name} (pending numbered migration)", flush=True)

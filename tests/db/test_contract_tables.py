@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +301,39 @@ def test_dry_run_prints_the_ddl_and_changes_nothing(
     assert table_shape(conn, "warehouse.orders") is not None
     again = mdp("--dry-run")
     assert "-- nothing to do" in again.stdout
+
+
+@pytest.mark.integration
+def test_dry_run_on_an_empty_database_lists_the_pending_files_and_creates_nothing(
+    database: Database,
+) -> None:
+    name = f"e_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database.server.conninfo(), autocommit=True) as c:
+        c.execute(f"CREATE DATABASE {name}")
+    env = {
+        **os.environ,
+        "PG__HOST": "127.0.0.1",
+        "PG__PORT": str(database.server.port),
+        "PG__DATABASE": name,
+        "PG__USER": database.server.user,
+        "PG__PASSWORD": database.server.password,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mdp.cli", "db", "migrate", "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == exitcodes.OK, done.stderr
+    assert "-- 001_roles_and_schemas.sql (pending numbered migration)" in done.stdout
+    # The built-in tables come from 003/004, applied first inside the same rolled-back run:
+    # the contracts then need nothing.
+    assert "CREATE TABLE" not in done.stdout
+    with psycopg.connect(database.server.conninfo(name)) as c:
+        tables = c.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog',"
+            " 'information_schema')"
+        ).fetchone()
+    assert tables == (0,)
