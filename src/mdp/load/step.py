@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mdp import layout
+from mdp import layout, timing
 from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.audit.log import lock_id
 from mdp.crashpoints import crash_point
@@ -71,8 +71,10 @@ def merge_file(
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id(f"load:{dataset}"),))
     counts: list[tuple[int, int]] = []
     for spec in TABLES[dataset]:
-        staged = copy_parquet(conn, spec, files[spec.file_name])
-        row = conn.execute(merge.upsert(spec), {"source_file_id": record_id}).fetchone()
+        with timing.phase("copy"):
+            staged = copy_parquet(conn, spec, files[spec.file_name])
+        with timing.phase("merge"):
+            row = conn.execute(merge.upsert(spec), {"source_file_id": record_id}).fetchone()
         inserted, updated = (int(row[0]), int(row[1])) if row else (0, 0)
         log.info("%s: %d staged, %d inserted, %d updated", spec.name, staged, inserted, updated)
         counts.append((inserted, updated))
@@ -169,15 +171,17 @@ def load_object(
                 name = object_key.removeprefix(prefix)
                 local = Path(tmp) / name
                 local.parent.mkdir(parents=True, exist_ok=True)
-                store.download(object_key, local)
+                with timing.phase("download"):
+                    store.download(object_key, local)
                 files[name] = local
-            with audit.conn.transaction():
+            with timing.phase("transaction"), audit.conn.transaction():
                 inserted, updated = merge_file(audit.conn, incoming.dataset, files, record.id)
                 audit.mark_loaded(record.id, inserted=inserted, updated=updated)
                 crash_point("load.before_commit")
             crash_point("load.after_commit")
-        target = _archive(incoming, record, store, audit, now)
-        deleted = clean_derived(incoming, record, store)
+        with timing.phase("archive"):
+            target = _archive(incoming, record, store, audit, now)
+            deleted = clean_derived(incoming, record, store)
         log.info(
             "%s loaded: %d inserted, %d updated; archived to %s; %d derived object(s) deleted",
             key,

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mdp import layout
+from mdp import layout, timing
 from mdp.audit import AuditLog, Status
 from mdp.contracts import get_contract
 from mdp.crashpoints import crash_point
@@ -124,14 +124,17 @@ def transform_object(
             tempfile.TemporaryDirectory(prefix="mdp-transform-", dir=scratch_dir) as tmp,
         ):
             work = Path(tmp)
-            staging = store.spool(layout.staging_data_key(incoming.dataset, fid), work)
+            with timing.phase("download"):
+                staging = store.spool(layout.staging_data_key(incoming.dataset, fid), work)
             out = work / "out"
             out.mkdir()
-            buckets = _bucket_tables(staging.path, incoming.dataset, work)
-            written = _write_outputs(incoming.dataset, buckets, out)
+            with timing.phase("compute"):
+                buckets = _bucket_tables(staging.path, incoming.dataset, work)
+                written = _write_outputs(incoming.dataset, buckets, out)
             prefix = layout.transformed_prefix(incoming.dataset, fid)
             for path, _ in written.values():
-                store.put_file(prefix + path.name, path, "application/vnd.apache.parquet")
+                with timing.phase("upload"):
+                    store.put_file(prefix + path.name, path, "application/vnd.apache.parquet")
                 crash_point("transform.after_first_put")
             crash_point("transform.after_puts")
             audit.mark_transformed(record.id)
