@@ -102,6 +102,10 @@ def _vm_hwm_kib(pid: int) -> int | None:
     return None
 
 
+STEP_PYTHON = sys.executable
+"""The interpreter of the step processes (``--step-python``)."""
+
+
 def run_mdp(
     env: dict[str, str], log: Path, *args: str, profile: Path | None = None
 ) -> tuple[dict[str, Any], float, float]:
@@ -116,7 +120,7 @@ def run_mdp(
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out, log.open("ab") as err:
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", "mdp.cli", *args], env=env, stdout=out, stderr=err
+            [STEP_PYTHON, "-m", "mdp.cli", *args], env=env, stdout=out, stderr=err
         )
         peak = 0
         while proc.poll() is None:
@@ -461,7 +465,22 @@ def main() -> int:
         default=None,
         help="directory: every mdp process writes its cProfile stats there (slower)",
     )
+    parser.add_argument(
+        "--step-python",
+        type=Path,
+        default=None,
+        help="interpreter of the step processes: an environment with only the step extras and "
+        "compiled bytecode, as in the images (`make bench` builds .bench-venv); default: this one",
+    )
     args = parser.parse_args()
+    global STEP_PYTHON  # noqa: PLW0603 - set once, before any step runs
+    if args.step_python:
+        STEP_PYTHON = str(args.step_python)
+    else:
+        progress(
+            "warning: steps run in this environment (dev dependencies, maybe no bytecode): "
+            "start-up is slower than in the images; `make bench` uses --step-python"
+        )
     ways = [WAY_FLAGS[w.strip()] for w in args.ways.split(",") if w.strip()]
     cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())
     if "update" in cases and "first" not in cases:

@@ -13,7 +13,10 @@ The stage holds at most one row per key: the transform already kept the maximum 
 stage as it is, with no DISTINCT ON and no window: sorting a million rows on every column of the
 order again cost a third of the merge. Should a stage ever hold a key twice, PostgreSQL refuses
 the statement ("ON CONFLICT DO UPDATE command cannot affect row a second time"), the
-transaction rolls back and the load fails: never a silently wrong row.
+transaction rolls back and the load fails: never a silently wrong row. The rows go in in key
+order (one sort on the key alone): the transform's output is sorted per hash bucket only, and
+key order keeps the primary key's B-tree inserts local (1M-row update file: merge 21 s in key
+order against 31 s in bucket order, on one server in one run).
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def upsert(spec: TableSpec) -> sql.Composed:
     return sql.SQL(
         "WITH up AS ("
         " INSERT INTO {table} AS t ({insert_cols})"
-        " SELECT {select_cols} FROM {stage}"
+        " SELECT {select_cols} FROM {stage} ORDER BY {key}"
         " ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {condition}"
         " RETURNING (xmax = 0) AS inserted)"
         " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"
