@@ -183,7 +183,7 @@ def _rejects_batch(contract: Contract, raw: RawBatch, checked: Any, offset: int)
     mask = checked.rejected_mask
     idx = pc.indices_nonzero(mask)
     arrays = [
-        pc.add(pc.cast(idx, pa.int64()), offset + 1),
+        pc.add(pc.cast(idx, pa.int64()), pa.scalar(offset + 1, pa.int64())),
         pc.take(checked.first_rule, idx),
         pc.take(checked.first_column, idx),
         *[_as_text(pc.take(raw.columns[c], idx)) for c in contract.column_names],
