@@ -126,7 +126,7 @@ BENCH_VENV := $(CURDIR)/.bench-venv
 .PHONY: bench
 bench: tools ## Steps as 3 processes vs mdp run vs hand-written SQL upsert vs COPY, 1M rows; BENCH_ARGS to tune
 	UV_PROJECT_ENVIRONMENT=$(BENCH_VENV) UV_COMPILE_BYTECODE=1 $(UV) sync --locked --quiet \
-	  --no-default-groups --no-editable --extra validator --extra transformer --extra loader --extra generator
+	  --no-default-groups --no-editable --reinstall-package mini-data-platform --extra validator --extra transformer --extra loader --extra generator
 	$(UV) run --locked python -m bench.run --step-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
 
 .PHONY: clean
