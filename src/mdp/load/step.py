@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -46,6 +47,26 @@ log = logging.getLogger(__name__)
 COPY_BATCH_ROWS = 65_536
 
 
+_Z = pa.scalar("Z", pa.string())
+_NO_SEPARATOR = pa.scalar("", pa.string())
+
+
+def _for_csv(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Zoned timestamps as the ISO text of their UTC value plus "Z", the text Arrow's CSV writer
+    would write for them. The writer formats a zoned timestamp through the time-zone database value
+    by value: 0.43 s of the 0.55 s it took to encode 300k sales rows; casting to the naive UTC
+    value and appending "Z" takes 0.04 s. Nulls stay null (an empty field, NULL to COPY)."""
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            naive = pc.cast(column, pa.timestamp(column.type.unit))
+            text = pc.binary_join_element_wise(pc.cast(naive, pa.string()), _Z, _NO_SEPARATOR)
+            columns.append(text)
+        else:
+            columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
 def copy_parquet(conn: psycopg.Connection, spec: TableSpec, path: Path) -> int:
     """Stream a Parquet file into the stage table through COPY, one CSV-encoded batch at a time."""
     conn.execute(merge.create_stage(spec))
@@ -57,7 +78,7 @@ def copy_parquet(conn: psycopg.Connection, spec: TableSpec, path: Path) -> int:
             # glibc's mmap threshold and fragment its heap, which grew RSS by ~20 MiB per
             # million rows; Arrow's pool reuses its memory.
             sink = pa.BufferOutputStream()
-            pacsv.write_csv(batch.select(list(spec.column_names)), sink, options)
+            pacsv.write_csv(_for_csv(batch.select(list(spec.column_names))), sink, options)
             copy.write(memoryview(sink.getvalue()))
             rows += batch.num_rows
     return rows
