@@ -1,11 +1,28 @@
-"""`make bench`: throughput and peak memory of every step on real MinIO and PostgreSQL.
+"""`make bench`: the steps in production shape against a hand-written SQL upsert, one run.
 
-Starts throwaway servers exactly as the test fixtures do, generates files with `mdp generate`,
-then runs validate, transform and load each as its own `mdp` process (as its pod would) and reads
-each process's peak RSS from the kernel (wait4 rusage). In the same run and on the same data it
-measures the ceiling, a PostgreSQL COPY of the deduplicated rows into a fresh table with the same
-primary key, and the baseline, a naive per-row INSERT ... ON CONFLICT through pandas on a sample.
-Prints a table; ``--json PATH`` also writes it. Performance targets live here, never in tests.
+Starts throwaway MinIO and PostgreSQL servers (mdp.devservers, as the tests do), generates a sales
+CSV of ``--rows`` rows with ``mdp generate`` (~1% in-file duplicate ids) and derives an *update*
+file of the same size in which half the rows are newer versions of the first file's ids and half
+are new ids. Then, for the **first** load and for the **update** load, it times four ways:
+
+* ``production``: ``mdp validate``, ``mdp transform``, ``mdp load``, each as its own process that
+  reads its input from MinIO and writes its output back, exactly as the three pods do;
+* ``mdp run``: the same three steps in one process;
+* ``SQL upsert``: the baseline a data engineer would write by hand with psycopg: COPY the raw CSV
+  into a temporary table, keep the newest row per ``sale_id`` (DISTINCT ON), and
+  ``INSERT ... ON CONFLICT (sale_id) DO UPDATE ... WHERE`` the incoming row is newer;
+* ``plain COPY``: COPY of the file's deduplicated rows into a fresh table (the floor: what writing
+  the rows and their indexes costs, no merge).
+
+Every way writes into a table with the primary key and indexes of ``warehouse.sales``. Each way
+gets its own database and bucket: the first load starts from an empty table, the update load from
+the state its own first load left (plain COPY always starts from an empty table: it cannot
+merge). Peak RSS is sampled from each step process's VmHWM. The per-step split (start-up,
+download, compute, upload, COPY, merge, ...) comes from the steps' own ``"timings"`` (mdp.timing).
+
+Prints one table with every way's ratio to the SQL baseline of the same run; ``--json PATH``
+also writes everything. ``--ways production --rows 10000000`` measures memory at scale only.
+Performance targets live here, never in timed tests.
 """
 
 from __future__ import annotations
@@ -17,41 +34,61 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 from minio import Minio
+from psycopg import sql
 
-from mdp import layout
+from mdp.contracts.sales import SALES
 from mdp.db.migrate import migrate
 from mdp.devservers import MinioServer, PostgresServer
+from mdp.transform.dedupe import keep_max
+from mdp.warehouse.tables import SALES_TABLE
 
-BUCKET = "bench"
-SALES_COLUMNS = (
-    "sale_id, sale_timestamp, customer_id, customer_name, product_id, product_name, category,"
-    " quantity, unit_price, total_amount, currency, payment_method, region"
-)
-
-
-@dataclass
-class Row:
-    case: str
-    step: str
-    rows: int
-    seconds: float
-    peak_rss_mib: float | None = None
-    extra: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def rows_per_min(self) -> float:
-        return self.rows / self.seconds * 60 if self.seconds else 0.0
+WAYS = ("production", "mdp run", "SQL upsert", "plain COPY")
+WAY_FLAGS = {
+    "production": "production",
+    "run": "mdp run",
+    "sql": "SQL upsert",
+    "copy": "plain COPY",
+}
+CASES = ("first", "update")
+STEPS = ("validate", "transform", "load")
+COLUMNS = SALES.column_names
+TEMPLATE_DB = "bench_template"
+UPDATE_SHIFT_US = 30 * 60 * 1_000_000
+"""An updated sale is 30 minutes newer: the generator's timestamps end an hour before now, so
+the update stays inside validation's future tolerance."""
 
 
 def progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+@dataclass
+class Result:
+    """One way on one case."""
+
+    way: str
+    case: str
+    rows: int
+    seconds: float
+    peak_rss_mib: dict[str, float] = field(default_factory=dict)
+    """Per step process (one entry for ``mdp run``; none for the in-process SQL ways)."""
+    steps: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per step: ``wall`` seconds and the step's own phases (mdp.timing)."""
+    load_avg: str = ""
 
 
 def _vm_hwm_kib(pid: int) -> int | None:
@@ -65,20 +102,25 @@ def _vm_hwm_kib(pid: int) -> int | None:
     return None
 
 
-def run_step(env: dict[str, str], *args: str) -> tuple[list[dict[str, object]], float, float]:
-    """Run `mdp ARGS` as a child process: (JSON lines, seconds, peak RSS MiB).
+STEP_PYTHON = sys.executable
+"""The interpreter of the step processes (``--step-python``)."""
+
+
+def run_mdp(
+    env: dict[str, str], log: Path, *args: str, profile: Path | None = None
+) -> tuple[dict[str, Any], float, float]:
+    """Run `mdp ARGS` as a child process: (its JSON result line, seconds, peak RSS MiB).
 
     Peak RSS is the child's own VmHWM, sampled every 20 ms until it exits. wait4's ru_maxrss is
     not used: Linux carries the parent's high-water mark into the child across fork and exec,
     so once this process has grown, every child would report at least its size.
     """
+    if profile is not None:
+        env = env | {"MDP__PROFILE": str(profile)}
     start = time.perf_counter()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "mdp.cli", *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.DEVNULL,
+    with tempfile.TemporaryFile() as out, log.open("ab") as err:
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [STEP_PYTHON, "-m", "mdp.cli", *args], env=env, stdout=out, stderr=err
         )
         peak = 0
         while proc.poll() is None:
@@ -87,44 +129,110 @@ def run_step(env: dict[str, str], *args: str) -> tuple[list[dict[str, object]], 
         seconds = time.perf_counter() - start
         out.seek(0)
         lines = [json.loads(x) for x in out.read().decode().splitlines() if x.strip()]
-    if proc.returncode != 0:
+    if proc.returncode != 0 or not lines:
         raise SystemExit(
             f"mdp {' '.join(args)} failed with exit code {proc.returncode}: {lines[-1:]}"
+            f" (log: {log})"
         )
-    return lines, seconds, peak / 1024
+    return lines[-1], seconds, peak / 1024
+
+
+def update_batches(first: Path) -> Iterator[pa.RecordBatch]:
+    """The update file: even rows are newer versions of the first file's sale (30 minutes later,
+    another quantity), odd rows are new sales; as many rows as the first file."""
+    reader = pacsv.open_csv(
+        first,
+        convert_options=pacsv.ConvertOptions(
+            column_types=SALES.arrow_schema(),
+            null_values=[""],  # only an empty field: "NA" is a region, not a null
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    offset = 0
+    for batch in reader:
+        n = batch.num_rows
+        newer = pa.array([(offset + i) % 2 == 0 for i in range(n)])
+        offset += n
+        ids = pc.if_else(
+            newer, batch.column("sale_id"), pc.binary_join_element_wise("U", batch["sale_id"], "")
+        )
+        ts = batch.column("sale_timestamp")
+        shifted = pc.cast(pc.add(pc.cast(ts, pa.int64()), UPDATE_SHIFT_US), ts.type)
+        quantity = pc.if_else(
+            newer, pc.add(pc.remainder(batch["quantity"], 10), 1), batch["quantity"]
+        )
+        total = pc.round(pc.multiply(pc.cast(quantity, pa.float64()), batch["unit_price"]), 2)
+        columns = dict(zip(batch.schema.names, batch.columns, strict=True))
+        columns |= {
+            "sale_id": ids,
+            "sale_timestamp": pc.if_else(newer, shifted, ts),
+            "quantity": quantity,
+            "total_amount": total,
+        }
+        yield pa.RecordBatch.from_arrays([columns[c] for c in COLUMNS], schema=SALES.arrow_schema())
+
+
+def dedupe_to_csv(raw: Path, out: Path) -> int:
+    """The file's rows deduplicated as the transform would (newest per sale_id), as headerless
+    CSV for the plain COPY; returns the row count. Untimed preparation."""
+    table = pacsv.read_csv(
+        raw,
+        convert_options=pacsv.ConvertOptions(
+            column_types=SALES.arrow_schema(),
+            null_values=[""],  # only an empty field: "NA" is a region, not a null
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    deduped = keep_max(table, SALES_TABLE)
+    pacsv.write_csv(deduped, out, pacsv.WriteOptions(include_header=False))
+    return int(deduped.num_rows)
 
 
 class Bench:
-    def __init__(self, minio: MinioServer, pg: PostgresServer) -> None:
+    def __init__(
+        self, minio: MinioServer, pg: PostgresServer, work: Path, profile_dir: Path | None
+    ) -> None:
         self.minio = minio
         self.pg = pg
+        self.work = work
+        self.profile_dir = profile_dir
         self.client = Minio(minio.endpoint, minio.access_key, minio.secret_key, secure=False)
-        self.results: list[Row] = []
-        self.env = {
+        self.results: list[Result] = []
+        self.files: dict[str, Path] = {}
+        self.deduped: dict[str, Path] = {}
+        self.base_env = {
             **os.environ,
             "S3__ENDPOINT": minio.endpoint,
             "S3__ACCESS_KEY": minio.access_key,
             "S3__SECRET_KEY": minio.secret_key,
-            "S3__BUCKET": BUCKET,
             "PG__HOST": "127.0.0.1",
             "PG__PORT": str(pg.port),
-            "PG__DATABASE": "bench",
             "PG__USER": pg.user,
             "PG__PASSWORD": pg.password,
+            "MDP__SCRATCH_DIR": str(work),
         }
 
-    def conn(self) -> psycopg.Connection:
-        return psycopg.connect(self.pg.conninfo("bench"), autocommit=True)
+    # -- set-up (untimed) -------------------------------------------------------------------
 
-    def pipeline(self, dataset: str, rows: int) -> str:
-        """Generate one CSV file and run every step on it; returns its key."""
-        case = f"{dataset} {rows:,}"
-        progress(f"{case}: generating")
-        lines, secs, rss = run_step(
-            self.env,
+    def admin(self, dbname: str = "postgres") -> psycopg.Connection:
+        return psycopg.connect(self.pg.conninfo(dbname), autocommit=True)
+
+    def prepare(self, rows: int, ways: list[str]) -> None:
+        with self.admin() as c:
+            c.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE_DB)))
+        with psycopg.connect(self.pg.conninfo(TEMPLATE_DB)) as c:
+            migrate(c)
+        progress(f"generating {rows:,} sales rows with mdp generate")
+        env = self.env("bench-generate", TEMPLATE_DB)
+        self.client.make_bucket("bench-generate")
+        line, secs, _ = run_mdp(
+            env,
+            self.work / "generate.log",
             "generate",
             "--dataset",
-            dataset,
+            "sales",
             "--rows",
             str(rows),
             "--format",
@@ -132,140 +240,274 @@ class Bench:
             "--seed",
             str(rows),
         )
-        key = str(lines[0]["key"])
-        size = self.client.stat_object(BUCKET, key).size or 0
-        self.results.append(Row(case, "generate", rows, secs, rss, {"mib": round(size / 2**20)}))
-        total = 0.0
-        for step in ("validate", "transform", "load"):
-            progress(f"{case}: {step} ({size / 2**20:,.0f} MiB CSV)")
-            lines, secs, rss = run_step(self.env, step, key, "--run-id", "bench")
-            total += secs
-            self.results.append(Row(case, step, rows, secs, rss, dict(lines[-1])))
-        self.results.append(Row(case, "end to end", rows, total))
+        key = str(line["key"])
+        first = self.work / "first.csv"
+        self.client.fget_object("bench-generate", key, str(first))
+        self.files["first"] = first
+        progress(f"generated {first.stat().st_size / 2**20:,.0f} MiB in {secs:.0f} s")
+        if "update" in self.cases:
+            update = self.work / "update.csv"
+            with pacsv.CSVWriter(update, SALES.arrow_schema()) as writer:
+                for batch in update_batches(first):
+                    writer.write_batch(batch)
+            self.files["update"] = update
+        if "plain COPY" in ways:
+            for case, path in self.files.items():
+                self.deduped[case] = self.work / f"{case}.deduped.csv"
+                n = dedupe_to_csv(path, self.deduped[case])
+                progress(f"{case}: {n:,} rows after deduplication (for the plain COPY)")
+
+    cases: tuple[str, ...] = CASES
+
+    def env(self, bucket: str, dbname: str) -> dict[str, str]:
+        return self.base_env | {"S3__BUCKET": bucket, "PG__DATABASE": dbname}
+
+    def fresh_database(self, name: str) -> None:
+        with self.admin() as c:
+            c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            c.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(TEMPLATE_DB)
+                )
+            )
+
+    # -- the ways ---------------------------------------------------------------------------
+
+    def _upload(self, bucket: str, case: str) -> str:
+        if not self.client.bucket_exists(bucket):
+            self.client.make_bucket(bucket)
+        key = f"incoming/sales/{case}.csv"
+        self.client.fput_object(bucket, key, str(self.files[case]))
         return key
 
-    def ceiling_and_baseline(self, key: str, rows: int, sample: int) -> None:
-        """COPY of the same deduplicated rows into a fresh indexed table, and the naive loop."""
-        case = f"sales {rows:,}"
-        with self.conn() as conn:
-            sha = conn.execute(
-                "SELECT sha256 FROM audit.file_ingestion_log WHERE object_key = %s", (key,)
-            ).fetchone()
-        if sha is None:
-            raise SystemExit(f"no audit row for {key}")
-        parquet_key = layout.transformed_prefix("sales", layout.file_id(sha[0])) + "sales.parquet"
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / "sales.parquet"
-            self.client.fget_object(BUCKET, parquet_key, str(local))
-            csv_path = Path(tmp) / "sales.csv"
-            with pacsv.CSVWriter(
-                csv_path,
-                pq.read_schema(local),
-                write_options=pacsv.WriteOptions(include_header=False),
-            ) as w:
-                for batch in pq.ParquetFile(local).iter_batches(65_536):
-                    w.write_batch(batch)
-            merged = pq.ParquetFile(local).metadata.num_rows
-            progress(f"{case}: COPY ceiling ({merged:,} rows into a fresh indexed table)")
-            with self.conn() as conn:
-                conn.execute("CREATE TABLE ceiling (LIKE warehouse.sales INCLUDING ALL)")
-                conn.execute("ALTER TABLE ceiling DROP COLUMN source_file_id")
-                conn.commit()
-                start = time.perf_counter()
-                with (
-                    conn.cursor().copy(
-                        f"COPY ceiling ({SALES_COLUMNS}) FROM STDIN (FORMAT csv)"
-                    ) as copy,
-                    csv_path.open("rb") as f,
-                ):
-                    while chunk := f.read(1 << 20):
-                        copy.write(chunk)
-                conn.commit()
-                secs = time.perf_counter() - start
-                conn.execute("DROP TABLE ceiling")
-                conn.commit()
-            self.results.append(Row(case, "COPY ceiling", merged, secs))
-            self.naive(case, csv_path, sample)
+    def _profile(self, way: str, case: str, step: str) -> Path | None:
+        if self.profile_dir is None:
+            return None
+        return self.profile_dir / f"{way.replace(' ', '-')}.{case}.{step}.prof"
 
-    def naive(self, case: str, csv_path: Path, sample: int) -> None:
-        import pandas as pd
-
-        progress(f"{case}: naive pandas per-row upsert on {sample:,} rows")
-        names = [c.strip() for c in SALES_COLUMNS.split(",")]
-        frame = pd.read_csv(csv_path, names=names, nrows=sample, keep_default_na=False)
-        placeholders = ", ".join(["%s"] * len(names))
-        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in names[1:])
-        statement = (
-            f"INSERT INTO naive ({SALES_COLUMNS}) VALUES ({placeholders})"
-            f" ON CONFLICT (sale_id) DO UPDATE SET {updates}"
-            " WHERE EXCLUDED.sale_timestamp > naive.sale_timestamp"
-        )
-        with self.conn() as conn:
-            conn.execute("CREATE TABLE naive (LIKE warehouse.sales INCLUDING ALL)")
-            conn.execute("ALTER TABLE naive DROP COLUMN source_file_id")
-            conn.commit()
-            start = time.perf_counter()
-            for record in frame.itertuples(index=False):
-                conn.execute(statement, [None if v == "" else v for v in record])
-            conn.commit()
-            secs = time.perf_counter() - start
-            conn.execute("DROP TABLE naive")
-            conn.commit()
-        self.results.append(Row(case, "naive pandas", len(frame), secs))
-
-    def report(self) -> str:
-        lines = [
-            f"{'case':<16} {'step':<14} {'rows':>12} {'seconds':>9} {'rows/min':>14}"
-            f" {'peak RSS':>10}",
-            "-" * 80,
-        ]
-        for r in self.results:
-            rss = f"{r.peak_rss_mib:.0f} MiB" if r.peak_rss_mib is not None else ""
-            lines.append(
-                f"{r.case:<16} {r.step:<14} {r.rows:>12,} {r.seconds:>9.1f} "
-                f"{r.rows_per_min:>14,.0f} {rss:>10}"
+    def production(self, case: str, rows: int) -> Result:
+        bucket, db = "bench-production", "bench_production"
+        if case == "first":
+            self.fresh_database(db)
+        key = self._upload(bucket, case)
+        env = self.env(bucket, db)
+        result = Result("production", case, rows, 0.0, load_avg=load_average())
+        for step in STEPS:
+            progress(f"production {case}: mdp {step}")
+            line, secs, rss = run_mdp(
+                env,
+                self.work / f"production.{case}.{step}.log",
+                step,
+                key,
+                "--run-id",
+                f"bench-{case}",
+                profile=self._profile("production", case, step),
             )
-        lines.append("")
-        for case in dict.fromkeys(r.case for r in self.results):
-            by = {r.step: r for r in self.results if r.case == case}
-            if "COPY ceiling" in by and "load" in by:
-                load_rate = by["COPY ceiling"].rows / by["load"].seconds * 60
-                lines.append(
-                    f"{case}: load merges {load_rate:,.0f} deduplicated rows/min = "
-                    f"{load_rate / by['COPY ceiling'].rows_per_min:.0%} of the COPY ceiling, "
-                    f"{load_rate / by['naive pandas'].rows_per_min:,.0f}x the naive baseline"
-                )
-        return "\n".join(lines)
+            result.seconds += secs
+            result.peak_rss_mib[step] = rss
+            result.steps[step] = {"wall": secs, **line.get("timings", {})}
+        return result
+
+    def mdp_run(self, case: str, rows: int) -> Result:
+        bucket, db = "bench-run", "bench_run"
+        if case == "first":
+            self.fresh_database(db)
+        key = self._upload(bucket, case)
+        progress(f"mdp run {case}")
+        line, secs, rss = run_mdp(
+            self.env(bucket, db),
+            self.work / f"run.{case}.log",
+            "run",
+            key,
+            "--run-id",
+            f"bench-{case}",
+            profile=self._profile("run", case, "run"),
+        )
+        result = Result("mdp run", case, rows, secs, {"run": rss}, load_avg=load_average())
+        phases = line.get("timings", {})
+        seconds = line.get("seconds", {})
+        result.steps["process"] = {
+            "wall": secs - sum(seconds.values()),
+            **phases.get("process", {}),
+        }
+        for step in STEPS:
+            result.steps[step] = {"wall": seconds.get(step, 0.0), **phases.get(step, {})}
+        return result
+
+    def sql_upsert(self, case: str, rows: int) -> Result:
+        """The hand-written baseline, timed from connect to commit."""
+        db = "bench_sql"
+        if case == "first":
+            self.fresh_database(db)
+            with self.admin(db) as c:
+                c.execute("CREATE TABLE public.sales (LIKE warehouse.sales INCLUDING ALL)")
+        progress(f"SQL upsert {case}")
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+        sets = sql.SQL(", ").join(
+            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in COLUMNS[1:]
+        )
+        start = time.perf_counter()
+        with psycopg.connect(self.pg.conninfo(db)) as conn:
+            conn.execute(
+                "CREATE TEMPORARY TABLE raw ON COMMIT DROP AS"
+                f" SELECT {', '.join(COLUMNS)} FROM public.sales WITH NO DATA"
+            )
+            copy_sql = sql.SQL("COPY raw ({}) FROM STDIN (FORMAT csv, HEADER true)").format(names)
+            with conn.cursor().copy(copy_sql) as copy, self.files[case].open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    copy.write(chunk)
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO public.sales AS t ({names}, source_file_id)"
+                    " SELECT DISTINCT ON (sale_id) {names}, %s FROM raw"
+                    " ORDER BY sale_id, sale_timestamp DESC"
+                    " ON CONFLICT (sale_id) DO UPDATE SET {sets},"
+                    " source_file_id = excluded.source_file_id, loaded_at = now()"
+                    " WHERE excluded.sale_timestamp > t.sale_timestamp"
+                ).format(names=names, sets=sets),
+                (CASES.index(case) + 1,),
+            )
+            conn.commit()
+        secs = time.perf_counter() - start
+        return Result("SQL upsert", case, rows, secs, load_avg=load_average())
+
+    def plain_copy(self, case: str, rows: int) -> Result:
+        db = "bench_sql"
+        if case == "first" and "SQL upsert" not in self.ways:
+            self.fresh_database(db)
+        progress(f"plain COPY {case}")
+        with self.admin(db) as c:
+            c.execute("DROP TABLE IF EXISTS public.sales_copy")
+            c.execute("CREATE TABLE public.sales_copy (LIKE warehouse.sales INCLUDING ALL)")
+            c.execute("ALTER TABLE public.sales_copy ALTER COLUMN source_file_id SET DEFAULT 1")
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+        start = time.perf_counter()
+        with psycopg.connect(self.pg.conninfo(db)) as conn:
+            copy_sql = sql.SQL("COPY public.sales_copy ({}) FROM STDIN (FORMAT csv)").format(names)
+            with conn.cursor().copy(copy_sql) as copy, self.deduped[case].open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    copy.write(chunk)
+            conn.commit()
+        secs = time.perf_counter() - start
+        return Result("plain COPY", case, rows, secs, load_avg=load_average())
+
+    ways: tuple[str, ...] = WAYS
+
+    def run(self, rows: int) -> None:
+        runners = {
+            "production": self.production,
+            "mdp run": self.mdp_run,
+            "SQL upsert": self.sql_upsert,
+            "plain COPY": self.plain_copy,
+        }
+        for case in self.cases:
+            for way in self.ways:
+                result = runners[way](case, rows)
+                progress(f"{way} {case}: {result.seconds:.1f} s (load {result.load_avg})")
+                self.results.append(result)
+
+
+# -- report -----------------------------------------------------------------------------------
+
+SPLIT = ("startup", "download", "compute", "upload", "copy", "merge", "commit", "archive")
+
+
+def split_of(phases: dict[str, float]) -> dict[str, float]:
+    """The columns of the split: ``commit`` is the load's transaction minus its COPY and merge
+    (advisory lock, audit row, commit); ``other`` whatever the step did outside its phases."""
+    out = {name: phases.get(name, 0.0) for name in SPLIT}
+    if "transaction" in phases:
+        out["commit"] = phases["transaction"] - out["copy"] - out["merge"]
+    out["other"] = phases.get("wall", 0.0) - sum(out.values())
+    return out
+
+
+def report(results: list[Result], rows: int) -> str:
+    baseline = {r.case: r.seconds for r in results if r.way == "SQL upsert"}
+    lines = [
+        f"sales, {rows:,} rows per file (first file, then an update file: half its ids newer)",
+        "",
+        f"{'way':<12} {'case':<7} {'seconds':>8} {'x SQL':>6}  peak RSS per step process (MiB)",
+        "-" * 86,
+    ]
+    for r in results:
+        ratio = f"{r.seconds / baseline[r.case]:.2f}" if r.case in baseline else "-"
+        rss = "  ".join(f"{step} {mib:.0f}" for step, mib in r.peak_rss_mib.items())
+        lines.append(f"{r.way:<12} {r.case:<7} {r.seconds:>8.1f} {ratio:>6}  {rss}")
+    lines += ["", "where the steps' time goes (seconds, from each step's own timings):", ""]
+    head = f"{'way':<12} {'case':<7} {'step':<10} {'wall':>6}" + "".join(
+        f" {c:>8}" for c in (*SPLIT, "other")
+    )
+    lines += [head, "-" * len(head)]
+    for r in results:
+        for step, phases in r.steps.items():
+            split = split_of(phases)
+            lines.append(
+                f"{r.way:<12} {r.case:<7} {step:<10} {phases.get('wall', 0.0):>6.1f}"
+                + "".join(f" {split[c]:>8.1f}" for c in (*SPLIT, "other"))
+            )
+    return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sales-rows", type=int, nargs="*", default=[1_000_000, 10_000_000])
-    parser.add_argument("--youtube-rows", type=int, nargs="*", default=[1_000_000])
-    parser.add_argument("--naive-sample", type=int, default=100_000)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per file (1M)")
+    parser.add_argument(
+        "--ways",
+        default="production,run,sql,copy",
+        help="comma-separated subset of production,run,sql,copy (ratios need sql)",
+    )
+    parser.add_argument("--cases", default="first,update", help="first,update or either")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="directory: every mdp process writes its cProfile stats there (slower)",
+    )
+    parser.add_argument(
+        "--step-python",
+        type=Path,
+        default=None,
+        help="interpreter of the step processes: an environment with only the step extras and "
+        "compiled bytecode, as in the images (`make bench` builds .bench-venv); default: this one",
+    )
     args = parser.parse_args()
+    global STEP_PYTHON  # noqa: PLW0603 - set once, before any step runs
+    if args.step_python:
+        STEP_PYTHON = str(args.step_python)
+    else:
+        progress(
+            "warning: steps run in this environment (dev dependencies, maybe no bytecode): "
+            "start-up is slower than in the images; `make bench` uses --step-python"
+        )
+    ways = [WAY_FLAGS[w.strip()] for w in args.ways.split(",") if w.strip()]
+    cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())
+    if "update" in cases and "first" not in cases:
+        parser.error("the update case needs the first case (it loads on top of it)")
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
 
-    progress("starting MinIO and PostgreSQL")
+    progress(f"starting MinIO and PostgreSQL (load average {load_average()})")
     minio, pg = MinioServer.start(), PostgresServer.start()
     try:
-        with psycopg.connect(pg.conninfo(), autocommit=True) as c:
-            c.execute("CREATE DATABASE bench")
-        with psycopg.connect(pg.conninfo("bench")) as c:
-            migrate(c)
-        bench = Bench(minio, pg)
-        for rows in args.sales_rows:
-            key = bench.pipeline("sales", rows)
-            bench.ceiling_and_baseline(key, rows, min(args.naive_sample, rows))
-        for rows in args.youtube_rows:
-            bench.pipeline("youtube", rows)
-        print(bench.report())
+        with tempfile.TemporaryDirectory(prefix="mdp-bench-") as tmp:
+            bench = Bench(minio, pg, Path(tmp), args.profile)
+            bench.ways = tuple(w for w in WAYS if w in ways)
+            bench.cases = cases
+            bench.prepare(args.rows, list(bench.ways))
+            bench.run(args.rows)
+        text = report(bench.results, args.rows)
+        print(text)
         if args.json:
             args.json.write_text(
                 json.dumps(
-                    [asdict(r) | {"rows_per_min": r.rows_per_min} for r in bench.results],
+                    {
+                        "rows": args.rows,
+                        "cpus": os.cpu_count(),
+                        "results": [asdict(r) for r in bench.results],
+                    },
                     indent=2,
-                    default=str,
                 )
             )
     finally:

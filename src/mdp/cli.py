@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from mdp import crashpoints, exitcodes
+from mdp import crashpoints, exitcodes, timing
 from mdp.errors import MdpError, Quarantined, require
 
 log = logging.getLogger("mdp")
@@ -27,7 +28,7 @@ def _emit(document: dict[str, Any]) -> None:
 
 
 def _emit_result(step: str, result: Any) -> None:
-    """The result line of a step that returns a ``StepResult``."""
+    """The result line of a step that returns a ``StepResult``, with its timings."""
     _emit(
         {
             "step": step,
@@ -35,8 +36,16 @@ def _emit_result(step: str, result: Any) -> None:
             "key": result.key,
             "audit_id": result.record_id,
             **result.detail,
+            "timings": timing.take(),
         }
     )
+
+
+def _started() -> None:
+    """Record the start-up: process start until the step's work begins (see mdp.timing)."""
+    startup = timing.since_process_start()
+    if startup is not None:
+        timing.record("startup", startup)
 
 
 def _step_context(extra: str) -> tuple[Any, Any]:
@@ -83,6 +92,7 @@ def _run_step(name: str, extra: str, args: argparse.Namespace) -> int:
     if name != "validate":
         kwargs |= {"attempt": args.attempt, "max_attempts": args.max_attempts}
     with _connect() as conn:
+        _started()
         result = func(args.key, args.run_id, store, AuditLog(conn), **kwargs)
     _emit_result(name, result)
     return _exit_code(result.outcome)
@@ -107,6 +117,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from mdp.run import run_file
 
     with _connect() as conn:
+        _started()
         summary = run_file(
             args.key,
             args.run_id,
@@ -544,6 +555,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; with ``MDP__PROFILE=FILE`` under cProfile, its stats written to FILE
+    (for ``python -m pstats FILE`` or ``make bench BENCH_ARGS=--profile DIR``)."""
+    profile = os.environ.get("MDP__PROFILE")
+    if not profile:
+        return _main(argv)
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        return int(profiler.runcall(_main, argv))
+    finally:
+        profiler.dump_stats(profile)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

@@ -7,6 +7,16 @@ mdp.warehouse.tables), and GREATEST of running maxima. Expressed in SQL:
   a nullable column as ``(c IS NOT NULL, coalesce(c, ''))`` so null sorts below every value;
 * ``ON CONFLICT (key) DO UPDATE ... WHERE incoming > existing``: an older or identical row
   changes nothing, so reloading a file updates zero rows.
+
+The stage holds at most one row per key: the transform already kept the maximum of every key
+(mdp.transform.dedupe.keep_max, the same order), and its running maxima. So the INSERT reads the
+stage as it is, with no DISTINCT ON and no window: sorting a million rows on every column of the
+order again cost a third of the merge. Should a stage ever hold a key twice, PostgreSQL refuses
+the statement ("ON CONFLICT DO UPDATE command cannot affect row a second time"), the
+transaction rolls back and the load fails: never a silently wrong row. The rows go in in key
+order (one sort on the key alone): the transform's output is sorted per hash bucket only, and
+key order keeps the primary key's B-tree inserts local (1M-row update file: merge 21 s in key
+order against 31 s in bucket order, on one server in one run).
 """
 
 from __future__ import annotations
@@ -57,40 +67,36 @@ def copy_into_stage(spec: TableSpec) -> sql.Composed:
 
 
 def upsert(spec: TableSpec) -> sql.Composed:
-    """Deduplicate the stage and merge it; returns one row: (inserted, updated)."""
+    """Merge the stage (one row per key, see the module docstring); returns one row:
+    (inserted, updated)."""
     schema, table = spec.name.split(".")
     key = [sql.Identifier(k) for k in spec.key]
     names = list(spec.column_names)
-    winners = [c for c in names if c not in spec.key and c not in spec.greatest]
-    select_cols: list[sql.Composable] = [
-        sql.SQL("max({0}) OVER w AS {0}").format(sql.Identifier(c))
-        if c in spec.greatest
-        else sql.Identifier(c)
-        for c in names
-    ]
     insert_cols = [sql.Identifier(c) for c in names]
+    select_cols: list[sql.Composable] = list(insert_cols)
     if spec.has_source_file:
         select_cols.append(sql.SQL("%(source_file_id)s::bigint"))
         insert_cols.append(sql.Identifier("source_file_id"))
-    order_desc = sql.SQL(", ").join(sql.SQL("{} DESC").format(t) for t in _order_terms(spec, None))
     wins = sql.SQL("{} > {}").format(_tuple(spec, "excluded"), _tuple(spec, "t"))
-    sets: list[sql.Composable] = [
-        sql.SQL("{0} = CASE WHEN {1} THEN excluded.{0} ELSE t.{0} END").format(
-            sql.Identifier(c), wins
-        )
-        for c in winners
-    ]
+    taken = [c for c in names if c not in spec.key and c not in spec.greatest]
+    if spec.has_source_file:
+        taken.append("source_file_id")
+    if spec.greatest:
+        # A row may be updated only because a running maximum grew while the stored version
+        # still wins: the winner's columns are then kept.
+        sets: list[sql.Composable] = [
+            sql.SQL("{0} = CASE WHEN {1} THEN excluded.{0} ELSE t.{0} END").format(
+                sql.Identifier(c), wins
+            )
+            for c in taken
+        ]
+    else:
+        # The WHERE below lets an update through only when the incoming row wins.
+        sets = [sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in taken]
     sets += [
         sql.SQL("{0} = GREATEST(t.{0}, excluded.{0})").format(sql.Identifier(c))
         for c in spec.greatest
     ]
-    if spec.has_source_file:
-        sets.append(
-            sql.SQL(
-                "source_file_id = CASE WHEN {} THEN excluded.source_file_id"
-                " ELSE t.source_file_id END"
-            ).format(wins)
-        )
     sets.append(sql.SQL("loaded_at = now()"))
     condition = sql.SQL(" OR ").join(
         [wins] + [sql.SQL("excluded.{0} > t.{0}").format(sql.Identifier(c)) for c in spec.greatest]
@@ -98,9 +104,7 @@ def upsert(spec: TableSpec) -> sql.Composed:
     return sql.SQL(
         "WITH up AS ("
         " INSERT INTO {table} AS t ({insert_cols})"
-        " SELECT DISTINCT ON ({key}) {select_cols} FROM {stage}"
-        " WINDOW w AS (PARTITION BY {key})"
-        " ORDER BY {key}, {order_desc}"
+        " SELECT {select_cols} FROM {stage} ORDER BY {key}"
         " ON CONFLICT ({key}) DO UPDATE SET {sets} WHERE {condition}"
         " RETURNING (xmax = 0) AS inserted)"
         " SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM up"
@@ -110,7 +114,6 @@ def upsert(spec: TableSpec) -> sql.Composed:
         key=sql.SQL(", ").join(key),
         select_cols=sql.SQL(", ").join(select_cols),
         stage=sql.Identifier(STAGE),
-        order_desc=order_desc,
         sets=sql.SQL(", ").join(sets),
         condition=condition,
     )

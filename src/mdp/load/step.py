@@ -22,10 +22,11 @@ from pathlib import Path
 
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mdp import layout
+from mdp import layout, timing
 from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.audit.log import lock_id
 from mdp.crashpoints import crash_point
@@ -46,6 +47,26 @@ log = logging.getLogger(__name__)
 COPY_BATCH_ROWS = 65_536
 
 
+_Z = pa.scalar("Z", pa.string())
+_NO_SEPARATOR = pa.scalar("", pa.string())
+
+
+def _for_csv(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Zoned timestamps as the ISO text of their UTC value plus "Z", the text Arrow's CSV writer
+    would write for them. The writer formats a zoned timestamp through the time-zone database value
+    by value: 0.43 s of the 0.55 s it took to encode 300k sales rows; casting to the naive UTC
+    value and appending "Z" takes 0.04 s. Nulls stay null (an empty field, NULL to COPY)."""
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_timestamp(column.type) and column.type.tz is not None:
+            naive = pc.cast(column, pa.timestamp(column.type.unit))
+            text = pc.binary_join_element_wise(pc.cast(naive, pa.string()), _Z, _NO_SEPARATOR)
+            columns.append(text)
+        else:
+            columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
 def copy_parquet(conn: psycopg.Connection, spec: TableSpec, path: Path) -> int:
     """Stream a Parquet file into the stage table through COPY, one CSV-encoded batch at a time."""
     conn.execute(merge.create_stage(spec))
@@ -57,7 +78,7 @@ def copy_parquet(conn: psycopg.Connection, spec: TableSpec, path: Path) -> int:
             # glibc's mmap threshold and fragment its heap, which grew RSS by ~20 MiB per
             # million rows; Arrow's pool reuses its memory.
             sink = pa.BufferOutputStream()
-            pacsv.write_csv(batch.select(list(spec.column_names)), sink, options)
+            pacsv.write_csv(_for_csv(batch.select(list(spec.column_names))), sink, options)
             copy.write(memoryview(sink.getvalue()))
             rows += batch.num_rows
     return rows
@@ -71,8 +92,10 @@ def merge_file(
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id(f"load:{dataset}"),))
     counts: list[tuple[int, int]] = []
     for spec in TABLES[dataset]:
-        staged = copy_parquet(conn, spec, files[spec.file_name])
-        row = conn.execute(merge.upsert(spec), {"source_file_id": record_id}).fetchone()
+        with timing.phase("copy"):
+            staged = copy_parquet(conn, spec, files[spec.file_name])
+        with timing.phase("merge"):
+            row = conn.execute(merge.upsert(spec), {"source_file_id": record_id}).fetchone()
         inserted, updated = (int(row[0]), int(row[1])) if row else (0, 0)
         log.info("%s: %d staged, %d inserted, %d updated", spec.name, staged, inserted, updated)
         counts.append((inserted, updated))
@@ -169,15 +192,17 @@ def load_object(
                 name = object_key.removeprefix(prefix)
                 local = Path(tmp) / name
                 local.parent.mkdir(parents=True, exist_ok=True)
-                store.download(object_key, local)
+                with timing.phase("download"):
+                    store.download(object_key, local)
                 files[name] = local
-            with audit.conn.transaction():
+            with timing.phase("transaction"), audit.conn.transaction():
                 inserted, updated = merge_file(audit.conn, incoming.dataset, files, record.id)
                 audit.mark_loaded(record.id, inserted=inserted, updated=updated)
                 crash_point("load.before_commit")
             crash_point("load.after_commit")
-        target = _archive(incoming, record, store, audit, now)
-        deleted = clean_derived(incoming, record, store)
+        with timing.phase("archive"):
+            target = _archive(incoming, record, store, audit, now)
+            deleted = clean_derived(incoming, record, store)
         log.info(
             "%s loaded: %d inserted, %d updated; archived to %s; %d derived object(s) deleted",
             key,

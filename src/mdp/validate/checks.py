@@ -5,6 +5,12 @@ is turned into its contract type with pyarrow compute, and every row that breaks
 in a boolean mask per (rule, column). Nothing here loops over rows in Python, except the bisection
 that pinpoints the rare values that pass the cheap regex gate but still fail Arrow's parser
 (for example 2024-02-30), which costs O(bad values × log batch size) casts.
+
+Every constant handed to a compute function is an Arrow scalar of an explicit type (``_lit``),
+never a bare Python value: pyarrow infers the type of a Python value by first asking whether it is
+a pandas object, and where pandas is not installed (the step images) it retries that import on
+every call, ~0.25 ms each. With some forty constants per batch that was over a second per
+million rows.
 """
 
 from __future__ import annotations
@@ -30,6 +36,25 @@ _TS_RE = (
 )
 _HAS_ZONE_RE = r"(Z|[+-][0-9]{2}:?[0-9]{2})$"
 _FORMULA_RE = r"^[=+\-@\t\r]"
+
+_FALSE = pa.scalar(False, pa.bool_())
+_TRUE = pa.scalar(True, pa.bool_())
+_EMPTY = pa.scalar("", pa.string())
+_NULL_STRING = pa.scalar(None, pa.string())
+_NULL_FLOAT = pa.scalar(None, pa.float64())
+
+
+def _lit(value: object) -> pa.Scalar:
+    """A contract constant as a typed scalar, of the type pyarrow would infer for it."""
+    if isinstance(value, bool):
+        return pa.scalar(value, pa.bool_())
+    if isinstance(value, int):
+        return pa.scalar(value, pa.int64())
+    if isinstance(value, float):
+        return pa.scalar(value, pa.float64())
+    if isinstance(value, str):
+        return pa.scalar(value, pa.string())
+    return pa.scalar(value)
 
 
 class ColumnTypeError(Exception):
@@ -61,11 +86,11 @@ class BatchResult:
 
 
 def _false(n: int) -> pa.BooleanArray:
-    return pa.repeat(pa.scalar(False), n)
+    return pa.repeat(_FALSE, n)
 
 
 def _fill_false(mask: pa.Array) -> pa.BooleanArray:
-    return pc.fill_null(mask, False)
+    return pc.fill_null(mask, _FALSE)
 
 
 def _cast_bisect(values: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.BooleanArray]:
@@ -74,7 +99,7 @@ def _cast_bisect(values: pa.Array, target: pa.DataType) -> tuple[pa.Array, pa.Bo
         return pc.cast(values, target), _false(len(values))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         if len(values) == 1:
-            return pa.nulls(1, target), pa.array([True])
+            return pa.nulls(1, target), pa.array([True], pa.bool_())
     mid = len(values) // 2
     left, lbad = _cast_bisect(values.slice(0, mid), target)
     right, rbad = _cast_bisect(values.slice(mid), target)
@@ -102,19 +127,33 @@ class _Column:
 def _to_string_column(col: _Column, raw: pa.Array) -> pa.Array:
     """Strings from CSV/JSON: trim, and treat the empty string as null."""
     text = pc.utf8_trim_whitespace(raw)
-    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    return pc.if_else(pc.equal(text, _EMPTY), _NULL_STRING, text)
+
+
+def _none_of(text: pa.Array, mask: pa.Array) -> bool:
+    """True when no present value of ``text`` is outside ``mask`` (null counts as outside)."""
+    outside = pc.and_(pc.is_valid(text), pc.invert(_fill_false(mask)))
+    return not pc.any(outside).as_py()
 
 
 def _parse_int(col: _Column, text: pa.Array) -> pa.Array:
+    # Fast path, the common batch: only ASCII digits, at most 18 of them. The regexes below accept
+    # exactly these values unchanged and flag none of them, so a plain cast is the same result.
+    # (The gate must be this strict: Arrow's own cast also accepts "0x1F", which is a type error.)
+    if _none_of(text, pc.ascii_is_decimal(text)) and (
+        (pc.max(pc.utf8_length(text)).as_py() or 0) <= _INT_MAX_DIGITS
+    ):
+        return pc.cast(text, pa.int64())
     present = pc.is_valid(text)
     looks_int = _fill_false(pc.match_substring_regex(text, _INT_RE))
     col.fail("type", pc.and_(present, pc.invert(looks_int)))
     digits = pc.replace_substring_regex(text, r"^[+-]?0*|\.0*$", "")
-    overflow = pc.and_(looks_int, pc.greater(pc.utf8_length(digits), _INT_MAX_DIGITS))
+    too_long = pc.greater(pc.utf8_length(digits), pa.scalar(_INT_MAX_DIGITS, pa.int32()))
+    overflow = pc.and_(looks_int, too_long)
     col.fail("integer_overflow", overflow)
     good = pc.and_(looks_int, pc.invert(_fill_false(overflow)))
     cleaned = pc.replace_substring_regex(text, r"\.0*$", "")
-    return pc.cast(pc.if_else(good, cleaned, pa.scalar(None, pa.string())), pa.int64())
+    return pc.cast(pc.if_else(good, cleaned, _NULL_STRING), pa.int64())
 
 
 def _parse_float(col: _Column, text: pa.Array) -> pa.Array:
@@ -123,7 +162,7 @@ def _parse_float(col: _Column, text: pa.Array) -> pa.Array:
     not_finite = _fill_false(pc.match_substring_regex(text, _NOT_FINITE_RE))
     col.fail("not_finite", not_finite)
     col.fail("type", pc.and_(present, pc.invert(pc.or_(looks_float, not_finite))))
-    values = pc.cast(pc.if_else(looks_float, text, pa.scalar(None, pa.string())), pa.float64())
+    values = pc.cast(pc.if_else(looks_float, text, _NULL_STRING), pa.float64())
     return _finite_only(col, values)
 
 
@@ -131,22 +170,29 @@ def _finite_only(col: _Column, values: pa.Array) -> pa.Array:
     """1e400 parses to inf: that, NaN and ±inf from Parquet are all rejected as not finite."""
     infinite = pc.and_(pc.is_valid(values), pc.invert(_fill_false(pc.is_finite(values))))
     col.fail("not_finite", infinite)
-    return pc.if_else(_fill_false(infinite), pa.scalar(None, pa.float64()), values)
+    return pc.if_else(_fill_false(infinite), _NULL_FLOAT, values)
 
 
 def _parse_timestamp(col: _Column, text: pa.Array) -> pa.Array:
     present = pc.is_valid(text)
-    is_date = _fill_false(pc.match_substring_regex(text, _DATE_RE))
     is_ts = _fill_false(pc.match_substring_regex(text, _TS_RE))
+    if _none_of(text, is_ts) and _none_of(text, pc.ends_with(text, pattern="Z")):
+        # Fast path, the common batch: every value a full timestamp in UTC ("...Z"). No value
+        # then matches the date-only form (it has no time) and none needs a zone appended, so
+        # the normalisation below would hand the cast the text unchanged.
+        values, bad = _cast_bisect(text, ColumnType.TIMESTAMP.arrow())
+        col.fail("type", bad)
+        return values
+    is_date = _fill_false(pc.match_substring_regex(text, _DATE_RE))
     col.fail("type", pc.and_(present, pc.invert(pc.or_(is_date, is_ts))))
     # Naive values mean UTC (documented); Arrow wants an explicit zone for a tz-aware cast.
     zoned = _fill_false(pc.match_substring_regex(text, _HAS_ZONE_RE))
     normal = pc.if_else(
         is_date,
-        pc.binary_join_element_wise(text, "T00:00:00Z", ""),
-        pc.if_else(zoned, text, pc.binary_join_element_wise(text, "Z", "")),
+        pc.binary_join_element_wise(text, _lit("T00:00:00Z"), _EMPTY),
+        pc.if_else(zoned, text, pc.binary_join_element_wise(text, _lit("Z"), _EMPTY)),
     )
-    normal = pc.if_else(pc.or_(is_date, is_ts), normal, pa.scalar(None, pa.string()))
+    normal = pc.if_else(pc.or_(is_date, is_ts), normal, _NULL_STRING)
     values, bad = _cast_bisect(normal, ColumnType.TIMESTAMP.arrow())
     col.fail("type", bad)
     return values
@@ -168,10 +214,10 @@ def _from_native(col: _Column, raw: pa.Array) -> pa.Array:  # noqa: PLR0911 - on
         values = pc.cast(raw, pa.float64())
         whole = pc.and_(_fill_false(pc.is_finite(values)), pc.equal(pc.floor(values), values))
         col.fail("type", pc.and_(pc.is_valid(values), pc.invert(_fill_false(whole))))
-        in_range = pc.less_equal(pc.abs(values), 9.0e18)
+        in_range = pc.less_equal(pc.abs(values), _lit(9.0e18))
         ok = pc.and_(_fill_false(whole), _fill_false(in_range))
         col.fail("integer_overflow", pc.and_(_fill_false(whole), pc.invert(_fill_false(in_range))))
-        return pc.cast(pc.if_else(ok, values, pa.scalar(None, pa.float64())), pa.int64())
+        return pc.cast(pc.if_else(ok, values, _NULL_FLOAT), pa.int64())
     if want is ColumnType.FLOAT64 and (
         pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
     ):
@@ -213,16 +259,16 @@ def _apply_column_rules(col: _Column, values: pa.Array, now: datetime) -> None:
         col.fail("not_null", missing)
     if spec.minimum is not None:
         cmp = pc.less_equal if spec.exclusive_minimum else pc.less
-        col.fail("minimum", cmp(values, spec.minimum))
+        col.fail("minimum", cmp(values, _lit(spec.minimum)))
     if spec.maximum is not None:
-        col.fail("maximum", pc.greater(values, spec.maximum))
+        col.fail("maximum", pc.greater(values, _lit(spec.maximum)))
     if spec.earliest is not None:
         col.fail("too_early", pc.less(values, pa.scalar(spec.earliest, values.type)))
     if spec.future_tolerance_s is not None:
         latest = now + timedelta(seconds=spec.future_tolerance_s)
         col.fail("in_future", pc.greater(values, pa.scalar(latest, values.type)))
     if spec.max_length is not None:
-        col.fail("max_length", pc.greater(pc.utf8_length(values), spec.max_length))
+        col.fail("max_length", pc.greater(pc.utf8_length(values), _lit(spec.max_length)))
     if spec.allowed is not None:
         allowed = pa.array(sorted(spec.allowed), pa.string())
         col.fail(
@@ -262,7 +308,7 @@ def check_batch(
         for name, mask in col.failures.items():
             violations[(name, spec.name)] = mask
     for rule in contract.row_rules:
-        mask = pc.invert(_fill_false(pc.fill_null(rule.check(typed), True)))
+        mask = pc.invert(_fill_false(pc.fill_null(rule.check(typed), _TRUE)))
         if pc.any(mask).as_py():
             violations[(rule.name, None)] = mask
 
@@ -272,7 +318,7 @@ def check_batch(
     # Walk in reverse so the earliest (rule, column) in declaration order ends up "first".
     for (rule, column), mask in reversed(list(violations.items())):
         rejected = pc.or_(rejected, mask)
-        first_rule = pc.if_else(mask, pa.scalar(rule), first_rule)
+        first_rule = pc.if_else(mask, pa.scalar(rule, pa.string()), first_rule)
         first_column = pc.if_else(mask, pa.scalar(column, pa.string()), first_column)
 
     keep = pc.invert(rejected)

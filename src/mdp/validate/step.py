@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from mdp import layout
+from mdp import layout, timing
 from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.audit.log import FAILED
 from mdp.contracts import get_contract, known_datasets
@@ -52,7 +52,8 @@ def validate_object(
         with tempfile.TemporaryDirectory(prefix="mdp-validate-", dir=scratch_dir) as tmp:
             work = Path(tmp)
             log.info("downloading %s", key)
-            spooled = store.spool(key, work)
+            with timing.phase("download"):
+                spooled = store.spool(key, work)
             record = audit.record_received(
                 dataset=incoming.dataset,
                 key=key,
@@ -82,9 +83,10 @@ def validate_object(
             ):
                 log.info("%s was already validated (audit status %s)", key, record.status)
                 return StepResult(Outcome.ACCEPTED, key, record.id, {"already": record.status})
-            result = _validate(
-                incoming, record, audit, spooled.path, work, now, batch_rows, report_rows
-            )
+            with timing.phase("compute"):
+                result = _validate(
+                    incoming, record, audit, spooled.path, work, now, batch_rows, report_rows
+                )
             # Hand Arrow's pooled buffers back before the upload needs its own memory.
             pa.default_memory_pool().release_unused()
             if not result.accepted:
@@ -225,10 +227,12 @@ def _stage(
     data_key = layout.staging_data_key(incoming.dataset, fid)
     rejects_key = layout.staging_rejects_key(incoming.dataset, fid)
     if result.rejects_path is not None:
-        store.put_file(rejects_key, result.rejects_path, "application/vnd.apache.parquet")
+        with timing.phase("upload"):
+            store.put_file(rejects_key, result.rejects_path, "application/vnd.apache.parquet")
         crash_point("validate.after_rejects_put")
     # The data object last: its presence is what marks the staging output complete.
-    store.put_file(data_key, result.data_path, "application/vnd.apache.parquet")
+    with timing.phase("upload"):
+        store.put_file(data_key, result.data_path, "application/vnd.apache.parquet")
     crash_point("validate.after_data_put")
     audit.mark_validated(
         record.id,
