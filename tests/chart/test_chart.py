@@ -53,6 +53,7 @@ def test_default_values_render_exactly_these_objects() -> None:
     expected = sorted(
         [("Secret", f"mdp-{s}") for s in secrets]
         + [
+            ("ConfigMap", "mdp-contracts"),
             ("ConfigMap", "mdp-pipeline"),
             ("ConfigMap", "mdp-postgresql-init"),
             ("CronJob", "mdp-generator-sales"),
@@ -455,5 +456,5 @@ def test_every_mdp_command_the_chart_runs_is_accepted_by_the_cli() -> None:
             args = build_parser().parse_args(container["args"])
             seen += 1
             if container["args"][:2] == ["setup", "storage"]:
-                assert args.datasets == "sales,youtube", name
+                assert args.datasets is None, name  # every dataset of the mounted contracts
     assert seen >= 4  # setup storage, db migrate, the generators
