@@ -164,15 +164,85 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_db_migrate(args: argparse.Namespace) -> int:
+    """The numbered SQL files, then every contract's table (mdp.db.migrate). A dry run does all
+    of it inside one transaction that is rolled back, so the DDL it prints is exactly what a real
+    run would execute against this database now."""
     require("psycopg", "setup")
     from mdp.config import PostgresSettings
+    from mdp.contracts.registry import registry
     from mdp.db.connect import connect
-    from mdp.db.migrate import migrate
+    from mdp.db.migrate import migrate, migrate_contracts
 
-    with connect(PostgresSettings()) as conn:
-        applied = migrate(conn, args.sql_dir, log=log.info)
-    log.info("%d migration(s) applied", len(applied))
-    _emit({"step": "db-migrate", "applied": applied})
+    contracts = list(registry().active.values())  # invalid contracts fail before any change
+    say = (lambda m: log.info("dry run: would be %s", m)) if args.dry_run else log.info
+    with connect(PostgresSettings()) as conn, conn.transaction(force_rollback=args.dry_run):
+        applied = migrate(conn, args.sql_dir, log=say)
+        ddl = migrate_contracts(conn, contracts, log=say)
+    if args.dry_run:
+        for name in applied:
+            print(f"-- {name} (pending numbered migration)", flush=True)
+        for statement in ddl:
+            print(f"{statement};", flush=True)
+        if not applied and not ddl:
+            print("-- nothing to do", flush=True)
+    log.info(
+        "%d migration(s) and %d contract statement(s) %s",
+        len(applied),
+        len(ddl),
+        "would be applied (dry run: nothing changed)" if args.dry_run else "applied",
+    )
+    _emit({"step": "db-migrate", "applied": applied, "contract_ddl": ddl, "dry_run": args.dry_run})
+    return exitcodes.OK
+
+
+def _cmd_contracts_check(args: argparse.Namespace) -> int:
+    """Every file of DIR against the schema and the semantic rules; exit 2 on any problem."""
+    from mdp.contracts.registry import load_directory
+
+    reg = load_directory(args.directory)
+    bad = {p.file for p in reg.problems}
+    for versions in reg.versions.values():
+        for v in versions:
+            if str(v.path) not in bad:
+                active = " (active)" if v is versions[-1] else ""
+                print(f"OK {v.path}: {v.document.dataset} v{v.document.version}{active}")
+    for problem in reg.problems:
+        print(problem)
+    if not reg.versions and not reg.problems:
+        print(f"{args.directory}: (directory): no contract files (*.yaml)")
+        return exitcodes.USAGE
+    return exitcodes.USAGE if reg.problems else exitcodes.OK
+
+
+def _cmd_contracts_show(args: argparse.Namespace) -> int:
+    """The active contract of NAME as the steps see it (CONTRACTS__DIR or --dir)."""
+    import yaml
+
+    from mdp.contracts.registry import describe, load_directory, registry
+
+    reg = load_directory(args.dir) if args.dir else registry()
+    for problem in reg.problems:
+        print(problem, file=sys.stderr)
+    if args.name not in reg.versions:
+        known = ", ".join(sorted(reg.versions))
+        print(f"unknown dataset {args.name!r}; known: {known}", file=sys.stderr)
+        return exitcodes.USAGE
+    document = dict(describe(reg.versions[args.name][-1]))
+    if args.format == "json":
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        print(yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100), end="")
+    return exitcodes.OK
+
+
+def _cmd_contracts_schema(args: argparse.Namespace) -> int:
+    """The JSON Schema of contract files, as committed in contracts/contract.schema.json."""
+    from mdp.contracts.model import json_schema_text
+
+    if args.output is None:
+        print(json_schema_text(), end="")
+    else:
+        args.output.write_text(json_schema_text(), encoding="utf-8")
     return exitcodes.OK
 
 
@@ -307,13 +377,41 @@ def _outage(error: BaseException) -> str | None:
     return describe(error, postgres=postgres, object_store=object_store)
 
 
+def _add_contracts_parser(sub: Any) -> None:
+    from pathlib import Path
+
+    contracts = sub.add_parser(
+        "contracts", help="dataset contracts: check files, show the active one, the schema"
+    ).add_subparsers(dest="contracts_command", required=True)
+    p = contracts.add_parser(
+        "check",
+        help="check every *.yaml file of DIR (schema, semantics, safe evolution between "
+        "versions); prints OK per good file, FILE: PATH: problem per problem; exit 2 on any",
+    )
+    p.add_argument("directory", type=Path, metavar="DIR", help="directory of contract files")
+    p.set_defaults(func=_cmd_contracts_check)
+    p = contracts.add_parser("show", help="print the active contract of a dataset")
+    p.add_argument("name", metavar="NAME", help="dataset name")
+    p.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        help="contracts directory (default: CONTRACTS__DIR, else the built-ins)",
+    )
+    p.add_argument("--format", choices=["yaml", "json"], default="yaml")
+    p.set_defaults(func=_cmd_contracts_show)
+    p = contracts.add_parser("schema", help="print the JSON Schema of contract files")
+    p.add_argument("--output", type=Path, default=None, help="write to this file instead")
+    p.set_defaults(func=_cmd_contracts_schema)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pathlib import Path
 
     parser = argparse.ArgumentParser(
         prog="mdp",
         description="Mini Data Platform steps. Configuration comes from environment variables "
-        "(S3__*, PG__*, MDP__*, METABASE__*); see the README.",
+        "(S3__*, PG__*, MDP__*, CONTRACTS__*, METABASE__*); see the README.",
         epilog="Exit codes: 0 done, 1 fault (retry), 2 usage, 3 data rejected and quarantined, "
         "4 terminal fault (do not retry). Exit 3 also means retries ran out and the file was "
         "quarantined in failed/<stage>/.",
@@ -431,9 +529,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_metabase_provision)
 
-    p = db.add_parser("migrate", help="apply pending SQL migrations (safe to repeat)")
+    p = db.add_parser(
+        "migrate",
+        help="apply pending SQL migrations, then create or safely evolve the table of every "
+        "contract (CONTRACTS__DIR); safe to repeat",
+    )
     p.add_argument("--sql-dir", type=Path, default=None, help="migrations directory")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the pending migrations and the contract DDL, change nothing",
+    )
     p.set_defaults(func=_cmd_db_migrate)
+
+    _add_contracts_parser(sub)
     return parser
 
 

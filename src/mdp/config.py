@@ -119,6 +119,17 @@ class StepSettings(BaseSettings):
     """How many offending row numbers an error report lists per rule."""
 
 
+class ContractSettings(BaseSettings):
+    """Where the dataset contracts are (``mdp.contracts.registry``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CONTRACTS__", extra="ignore")
+
+    dir: Path | None = None
+    """Directory of contract files (``*.yaml``). When set it *replaces* the built-in contracts
+    (what is mounted is exactly what runs), so it holds the built-ins too. Unset: the built-in
+    ``sales`` and ``youtube`` contracts shipped in the package."""
+
+
 class MetabaseSettings(BaseSettings):
     """Where Metabase is and who the provisioner is there (``mdp metabase provision``).
 

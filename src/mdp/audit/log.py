@@ -72,6 +72,10 @@ class AuditRecord:
     run_id: str
     finished_at: datetime | None = None
     """Set once the raw file reached ``final_key``; see the module docstring."""
+    contract_name: str | None = None
+    """The contract validation checked the file against (sql/008)."""
+    contract_version: int | None = None
+    """That contract's version."""
 
     @property
     def pending_move(self) -> bool:
@@ -248,6 +252,10 @@ class AuditLog:
                 f"UPDATE {TABLE} SET {sets}, updated_at = now() WHERE id = %s",
                 (*values, record_id),
             )
+
+    def record_contract(self, record_id: int, *, name: str, version: int) -> None:
+        """The contract (name, version) validation picked for the file."""
+        self._update(record_id, contract_name=name, contract_version=version)
 
     def mark_validated(
         self, record_id: int, *, fmt: str, rows_in: int, rows_valid: int, rows_rejected: int

@@ -39,7 +39,9 @@ class RunSummary:
     rows_updated: int = 0
     rows_rejected: int = 0
     problems: list[dict[str, Any]] = field(default_factory=list)
-    """Rejected, failed and unfinished files: key, status and the rule or error."""
+    """Rejected, failed and unfinished files: key, status, contract and the rule or error."""
+    contracts: dict[str, int] = field(default_factory=dict)
+    """Files per contract version that validated them ("sales v2": 3)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,7 @@ class RunSummary:
             "rows_updated": self.rows_updated,
             "rows_rejected": self.rows_rejected,
             "problems": self.problems,
+            "contracts": dict(self.contracts),
         }
 
     def render(self) -> str:
@@ -62,7 +65,14 @@ class RunSummary:
             f"  rows loaded {self.rows_loaded} (inserted {self.rows_inserted}, updated "
             f"{self.rows_updated}), rows rejected {self.rows_rejected}",
         ]
-        lines += [f"  {p['status']:<18} {p['key']}  {p['reason']}" for p in self.problems]
+        if self.contracts:
+            used = ", ".join(f"{name} ({n} file(s))" for name, n in sorted(self.contracts.items()))
+            lines.append(f"  contracts {used}")
+        lines += [
+            f"  {p['status']:<18} {p['key']}  {p['reason']}"
+            + (f"  [{p['contract']}]" if p.get("contract") else "")
+            for p in self.problems
+        ]
         return "\n".join(lines)
 
 
@@ -83,23 +93,27 @@ def summarise_run(
     summary = RunSummary(run_id)
     rows = conn.execute(
         "SELECT object_key, status, coalesce(rows_inserted, 0), coalesce(rows_updated, 0),"
-        " coalesce(rows_rejected, 0), error FROM audit.file_ingestion_log WHERE run_id = %s"
-        " ORDER BY id",
+        " coalesce(rows_rejected, 0), error, contract_name || ' v' || contract_version"
+        " FROM audit.file_ingestion_log WHERE run_id = %s ORDER BY id",
         (run_id,),
     ).fetchall()
-    for key, status, inserted, updated, rejected, error in rows:
+    for key, status, inserted, updated, rejected, error, contract in rows:
         group = _GROUPS.get(status, "unfinished")
         summary.files[group] += 1
         summary.rows_inserted += inserted
         summary.rows_updated += updated
         summary.rows_rejected += rejected
+        if contract is not None:
+            summary.contracts[contract] = summary.contracts.get(contract, 0) + 1
         if group in {"rejected", "failed", "unfinished"}:
             reason = ""
             if isinstance(error, dict):
                 reason = str(error.get("rule") or error.get("error") or "")
                 if error.get("message"):
                     reason += f": {error['message']}"
-            summary.problems.append({"key": key, "status": status, "reason": reason[:300]})
+            summary.problems.append(
+                {"key": key, "status": status, "reason": reason[:300], "contract": contract}
+            )
     seen = {key for key, *_ in rows}
     for key in dict.fromkeys(k for k in expected if k not in seen):
         summary.files["failed"] += 1

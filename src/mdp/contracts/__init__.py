@@ -1,25 +1,47 @@
-"""Dataset contracts, declared once and shared by validation, the generator and the DDL tests.
+"""Dataset contracts: declared in YAML files, checked, and shared by validation, transform, load,
+the generator and ``mdp db migrate``.
 
-Adding a dataset means adding one module here and registering it in ``CONTRACTS``.
+A dataset is a file in a contracts directory (``contracts/`` at the repository root holds the
+built-ins; ``CONTRACTS__DIR`` names another one); ``mdp.contracts.registry`` reads and checks the
+files and ``get_contract`` serves the active version of a dataset. ``CONTRACTS`` is the active
+contracts of the configured directory by dataset name, read when first used.
 """
 
 from __future__ import annotations
 
-from mdp.contracts.base import Column, ColumnType, Contract, RowRule
-from mdp.contracts.sales import SALES
-from mdp.contracts.youtube import YOUTUBE
+from typing import Any
 
-CONTRACTS: dict[str, Contract] = {c.dataset: c for c in (SALES, YOUTUBE)}
+from mdp.contracts.base import Column, ColumnType, Contract, RowRule
 
 
 def get_contract(dataset: str) -> Contract:
-    """The contract for ``dataset``; KeyError names the known datasets."""
-    try:
-        return CONTRACTS[dataset]
-    except KeyError:
-        raise KeyError(
-            f"unknown dataset {dataset!r}; known: {', '.join(sorted(CONTRACTS))}"
-        ) from None
+    """The active contract for ``dataset``; KeyError names the known datasets."""
+    from mdp.contracts.registry import registry
+
+    return registry().get(dataset)
 
 
-__all__ = ["CONTRACTS", "Column", "ColumnType", "Contract", "RowRule", "get_contract"]
+def known_datasets() -> list[str]:
+    """The datasets of the configured contracts directory, sorted."""
+    from mdp.contracts.registry import registry
+
+    return list(registry().active)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CONTRACTS":
+        from mdp.contracts.registry import registry
+
+        return registry().active
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "CONTRACTS",
+    "Column",
+    "ColumnType",
+    "Contract",
+    "RowRule",
+    "get_contract",
+    "known_datasets",
+]

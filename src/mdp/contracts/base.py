@@ -107,12 +107,20 @@ class Contract:
     """Share of rejected rows above which the whole file is quarantined instead."""
     warehouse_table: str = ""
     """Warehouse table holding the validated columns one to one (checked against the DDL)."""
+    version: int = 1
+    """Contract version (a contract file's ``version``); recorded on each audit row."""
+    newer: tuple[str, ...] = ()
+    """Columns deciding which version of a key is newer, most significant first."""
+    extension: str | None = None
+    """Named code extension deriving more warehouse tables (see mdp.warehouse.extensions)."""
+    source: str | None = None
+    """The file the contract was read from (None when declared in code)."""
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError(f"{self.dataset}: duplicate column names in contract")
-        missing = [k for k in self.key_columns if k not in names]
+        missing = [k for k in (*self.key_columns, *self.newer) if k not in names]
         for rule in self.row_rules:
             missing += [c for c in rule.columns if c not in names]
         if missing:

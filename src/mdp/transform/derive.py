@@ -1,17 +1,30 @@
-"""Per-dataset derivations: which warehouse tables a bucket of validated rows becomes."""
+"""Per-dataset derivations: which warehouse tables a bucket of validated rows becomes.
+
+A plain keyed dataset becomes its main table, newest row per key (``keyed_tables``); a dataset
+with an extension gets the extension's derivation (``EXTENSION_DERIVE``, see
+mdp.warehouse.extensions).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mdp.contracts import Contract, get_contract, known_datasets
 from mdp.transform.dedupe import keep_max
 from mdp.warehouse.tables import (
     METRICS_BUCKET_SECONDS,
     SALES_TABLE,
     VIDEO_METRICS,
     VIDEO_SNAPSHOTS,
+    main_table,
 )
+
+Derive = Callable[[pa.Table], dict[str, pa.Table]]
+T = TypeVar("T")
 
 
 def sales_tables(rows: pa.Table) -> dict[str, pa.Table]:
@@ -49,6 +62,50 @@ def youtube_tables(rows: pa.Table) -> dict[str, pa.Table]:
     }
 
 
-DERIVE = {"sales": sales_tables, "youtube": youtube_tables}
-PARTITION_KEY = {"sales": "sale_id", "youtube": "video_id"}
-"""Hash-partition column: every row that can collide in any derived table shares it."""
+EXTENSION_DERIVE: dict[str, Derive] = {"youtube_metrics": youtube_tables}
+"""Derivations of the contract extensions (mdp.warehouse.extensions), by extension name."""
+
+
+def keyed_tables(contract: Contract) -> Derive:
+    """A plain keyed dataset: its main table, one row per key, the newest version."""
+    spec = main_table(contract)
+
+    def derive(rows: pa.Table) -> dict[str, pa.Table]:
+        return {spec.name: keep_max(rows, spec)}
+
+    return derive
+
+
+def derive_for(contract: Contract) -> Derive:
+    """The derivation of a dataset: its extension's, or newest-row-per-key."""
+    if contract.extension:
+        return EXTENSION_DERIVE[contract.extension]
+    return keyed_tables(contract)
+
+
+def partition_key(contract: Contract) -> str:
+    """Hash-partition column: every row that can collide in any derived table shares it. The
+    first key column does (extension tables of youtube are keyed by video_id too)."""
+    return contract.key_columns[0]
+
+
+class _ByDataset(Mapping[str, T]):
+    """A read-only mapping dataset -> f(active contract), so ``DERIVE[dataset]`` follows
+    ``CONTRACTS__DIR`` like ``get_contract``."""
+
+    def __init__(self, of: Callable[[Contract], T]) -> None:
+        self._of = of
+
+    def __getitem__(self, dataset: str) -> T:
+        return self._of(get_contract(dataset))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(known_datasets())
+
+    def __len__(self) -> int:
+        return len(known_datasets())
+
+
+DERIVE: Mapping[str, Derive] = _ByDataset(derive_for)
+PARTITION_KEY: Mapping[str, str] = _ByDataset(partition_key)
+"""Hash-partition column of each dataset (see ``partition_key``)."""

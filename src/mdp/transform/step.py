@@ -28,6 +28,7 @@ from mdp.storage import ObjectStore
 from mdp.storage.parquet import open_parquet
 from mdp.transform.derive import DERIVE, PARTITION_KEY
 from mdp.transform.partition import read_bucket, spill
+from mdp.warehouse.extensions import writes_channels
 from mdp.warehouse.tables import CHANNELS_FILE, TABLES
 
 log = logging.getLogger(__name__)
@@ -47,18 +48,19 @@ def _write_outputs(
     }
     counts = dict.fromkeys(specs, 0)
     channels: set[str] = set()
+    channels_wanted = writes_channels(dataset)
     try:
         for rows in buckets:
             for name, table in DERIVE[dataset](rows).items():
                 writers[name].write_table(table.cast(specs[name].arrow_schema()))
                 counts[name] += table.num_rows
-            if dataset == "youtube":
+            if channels_wanted:
                 channels.update(pc.unique(rows.column("channel_id")).to_pylist())
     finally:
         for w in writers.values():
             w.close()
     result = {name: (out / specs[name].file_name, counts[name]) for name in specs}
-    if dataset == "youtube":
+    if channels_wanted:
         path = out / CHANNELS_FILE
         pq.write_table(pa.table({"channel_id": pa.array(sorted(channels), pa.string())}), path)
         result["channels"] = (path, len(channels))

@@ -21,7 +21,7 @@ import pyarrow as pa
 from mdp import layout
 from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.audit.log import FAILED
-from mdp.contracts import CONTRACTS, get_contract
+from mdp.contracts import get_contract, known_datasets
 from mdp.crashpoints import crash_point
 from mdp.errors import ObjectMissingError
 from mdp.pipeline import Outcome, StepResult, archive_target, finish_pending
@@ -82,7 +82,9 @@ def validate_object(
             ):
                 log.info("%s was already validated (audit status %s)", key, record.status)
                 return StepResult(Outcome.ACCEPTED, key, record.id, {"already": record.status})
-            result = _validate(incoming, spooled.path, work, now, batch_rows, report_rows)
+            result = _validate(
+                incoming, record, audit, spooled.path, work, now, batch_rows, report_rows
+            )
             # Hand Arrow's pooled buffers back before the upload needs its own memory.
             pa.default_memory_pool().release_unused()
             if not result.accepted:
@@ -92,24 +94,29 @@ def validate_object(
 
 def _validate(
     incoming: layout.IncomingKey,
+    record: AuditRecord,
+    audit: AuditLog,
     path: Path,
     work: Path,
     now: datetime,
     batch_rows: int,
     report_rows: int,
 ) -> ValidationResult:
-    if incoming.dataset not in CONTRACTS:
+    known = known_datasets()
+    if incoming.dataset not in known:
         result = ValidationResult()
         result.rejection = FileRejected(
             "unknown_dataset",
-            f"no contract for dataset {incoming.dataset!r}; known: {sorted(CONTRACTS)}",
+            f"no contract for dataset {incoming.dataset!r}; known: {known}",
         )
         return result
+    contract = get_contract(incoming.dataset)
+    audit.record_contract(record.id, name=contract.dataset, version=contract.version)
     out = work / "out"
     out.mkdir()
     return validate_file(
         path,
-        get_contract(incoming.dataset),
+        contract,
         incoming.suffix,
         out,
         now,

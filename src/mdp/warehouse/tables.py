@@ -9,15 +9,19 @@ transform uses the same order to deduplicate inside a file (Arrow), and the load
 The order compares, in sequence, the ``newer`` columns and then every other column; text by
 bytes (Arrow's order, PostgreSQL's ``COLLATE "C"``), with null below every value. Money columns
 are rounded to cents in the transform so Arrow's float and PostgreSQL's numeric agree.
+
+A dataset's main table is derived from its contract (``main_table``: table name, columns, key,
+``newer``); tables beyond it come from the contract's named extension (mdp.warehouse.extensions).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
 
-from mdp.contracts import ColumnType, Contract
+from mdp.contracts import ColumnType, Contract, get_contract, known_datasets
 from mdp.contracts.sales import SALES
 from mdp.contracts.youtube import YOUTUBE
 
@@ -82,24 +86,23 @@ def _from_contract(contract: Contract) -> tuple[TableColumn, ...]:
     )
 
 
+def main_table(contract: Contract) -> TableSpec:
+    """The table holding a dataset's validated columns one to one: keyed by the contract key,
+    newest version by the contract's ``newer`` columns. Every dataset has one; it is all a plain
+    keyed dataset needs."""
+    return TableSpec(
+        name=contract.warehouse_table,
+        file_name=contract.warehouse_table.rsplit(".", 1)[-1] + ".parquet",
+        columns=_from_contract(contract),
+        key=tuple(contract.key_columns),
+        newer=tuple(contract.newer),
+    )
+
+
 _TS = ColumnType.TIMESTAMP.arrow()
 
-SALES_TABLE = TableSpec(
-    name="warehouse.sales",
-    file_name="sales.parquet",
-    columns=_from_contract(SALES),
-    key=("sale_id",),
-    newer=("sale_timestamp",),
-)
-
-VIDEO_SNAPSHOTS = TableSpec(
-    name="warehouse.video_snapshots",
-    file_name="video_snapshots.parquet",
-    columns=_from_contract(YOUTUBE),
-    key=("video_id", "date_updated"),
-    # Two snapshots of one video at the same instant: the one with more activity is newer.
-    newer=("total_views", "total_likes", "total_dislikes", "channel_subscribers"),
-)
+SALES_TABLE = main_table(SALES)
+VIDEO_SNAPSHOTS = main_table(YOUTUBE)
 
 VIDEO_METRICS = TableSpec(
     name="warehouse.video_metrics",
@@ -123,9 +126,30 @@ VIDEO_METRICS = TableSpec(
 
 METRICS_BUCKET_SECONDS = 30
 
-TABLES: dict[str, tuple[TableSpec, ...]] = {
-    "sales": (SALES_TABLE,),
-    "youtube": (VIDEO_SNAPSHOTS, VIDEO_METRICS),
-}
 CHANNELS_FILE = "channels.parquet"
 """youtube: the channel ids a file touched, whose channel_stats the load recomputes."""
+
+
+def tables_for(contract: Contract) -> tuple[TableSpec, ...]:
+    """Every table a file of the dataset is merged into: its main table first (the load reports
+    that one's counts), then its extension's tables (mdp.warehouse.extensions)."""
+    from mdp.warehouse.extensions import EXTENSION_TABLES
+
+    extra = EXTENSION_TABLES[contract.extension] if contract.extension else ()
+    return (main_table(contract), *extra)
+
+
+class _TablesByDataset(Mapping[str, tuple[TableSpec, ...]]):
+    """``TABLES[dataset]``: the tables of the dataset's active contract (``CONTRACTS__DIR``)."""
+
+    def __getitem__(self, dataset: str) -> tuple[TableSpec, ...]:
+        return tables_for(get_contract(dataset))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(known_datasets())
+
+    def __len__(self) -> int:
+        return len(known_datasets())
+
+
+TABLES: Mapping[str, tuple[TableSpec, ...]] = _TablesByDataset()
