@@ -279,9 +279,9 @@ def _cmd_setup_storage(args: argparse.Namespace) -> int:
     if args.datasets is None:
         # Every dataset of the contracts (CONTRACTS__DIR, as the chart mounts them), so a dataset
         # added to the contracts gets its incoming/<dataset>/ prefix on the next `helm upgrade`.
-        from mdp.contracts import CONTRACTS
+        from mdp.contracts import known_datasets
 
-        datasets = sorted(CONTRACTS)
+        datasets = known_datasets()
     else:
         datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     _emit(

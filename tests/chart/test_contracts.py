@@ -198,3 +198,22 @@ def test_bad_contract_values_fail_the_render_with_the_fix(
 def test_the_schema_rejects_bad_contracts_values(values: dict[str, Any], message: str) -> None:
     with pytest.raises(RenderError, match=message):
         render_chart(values={"contracts": values}, validate=False)
+
+
+def test_the_setup_job_checks_the_contracts_first_and_a_bad_contract_fails_it_at_once() -> None:
+    """`mdp contracts check` (exit 2 on any problem) runs before storage and migrations; exit 2
+    will not pass on a retry, so the Job fails without its 10 retries and `helm upgrade` with it."""
+    (job,) = [d for d in by_kind(render_chart(), "Job") if d["metadata"]["name"] == "mdp-setup"]
+    spec = job["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["initContainers"]] == ["contracts", "storage"]
+    check = spec["initContainers"][0]
+    assert check["args"] == ["contracts", "check", MOUNT]
+    assert job["spec"]["podFailurePolicy"]["rules"] == [
+        {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": "contracts", "operator": "In", "values": [2]},
+        }
+    ]
+    from mdp import exitcodes
+
+    assert exitcodes.USAGE == 2  # what `mdp contracts check` exits with on a problem
