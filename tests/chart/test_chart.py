@@ -54,11 +54,13 @@ def test_default_values_render_exactly_these_objects() -> None:
         [("Secret", f"mdp-{s}") for s in secrets]
         + [
             ("ConfigMap", "mdp-contracts"),
+            ("ConfigMap", "mdp-contracts-next"),
             ("ConfigMap", "mdp-pipeline"),
             ("ConfigMap", "mdp-postgresql-init"),
             ("CronJob", "mdp-generator-sales"),
             ("CronJob", "mdp-generator-youtube"),
             ("Deployment", "mdp-metabase"),
+            ("Job", "mdp-contracts-check"),
             ("Job", "mdp-metabase-provision"),
             ("Job", "mdp-setup"),
             ("Role", "mdp-pod-launcher"),
@@ -215,7 +217,7 @@ class TestMetabaseProvisioning:
     )
     def test_can_be_switched_off(self, values: dict[str, Any]) -> None:
         jobs = [d["metadata"]["name"] for d in by_kind(render_chart(values=values), "Job")]
-        assert jobs == ["mdp-setup"]
+        assert jobs == ["mdp-contracts-check", "mdp-setup"]
 
     def test_metabase_sends_no_usage_data(self) -> None:
         docs = render_chart(show_only=["templates/metabase/metabase-deployment.yaml"])

@@ -200,20 +200,57 @@ def test_the_schema_rejects_bad_contracts_values(values: dict[str, Any], message
         render_chart(values={"contracts": values}, validate=False)
 
 
-def test_the_setup_job_checks_the_contracts_first_and_a_bad_contract_fails_it_at_once() -> None:
-    """`mdp contracts check` (exit 2 on any problem) runs before storage and migrations; exit 2
-    will not pass on a retry, so the Job fails without its 10 retries and `helm upgrade` with it."""
-    (job,) = [d for d in by_kind(render_chart(), "Job") if d["metadata"]["name"] == "mdp-setup"]
-    spec = job["spec"]["template"]["spec"]
-    assert [c["name"] for c in spec["initContainers"]] == ["contracts", "storage"]
-    check = spec["initContainers"][0]
-    assert check["args"] == ["contracts", "check", MOUNT]
-    assert job["spec"]["podFailurePolicy"]["rules"] == [
-        {
-            "action": "FailJob",
-            "onExitCodes": {"containerName": "contracts", "operator": "In", "values": [2]},
-        }
+def _check_job(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    (job,) = [d for d in by_kind(docs, "Job") if d["metadata"]["name"] == "mdp-contracts-check"]
+    return job
+
+
+@pytest.mark.parametrize("is_upgrade", [False, True], ids=["install", "upgrade"])
+def test_the_new_contracts_are_checked_before_anything_changes(is_upgrade: bool) -> None:
+    """Pre-install/pre-upgrade hooks: the new contract set in a hook ConfigMap, and a Job that
+    runs `mdp contracts check` on it and, on an upgrade, `mdp db migrate --dry-run` (which
+    refuses an unsafe evolution). Exit 2 or 4 will not pass on a retry: the Job, and with it the
+    upgrade, fails at once, before the contracts ConfigMap or any table changed."""
+    values = {"contracts": {"files": {"orders": ORDERS}, "existingConfigMap": "team"}}
+    docs = render_chart(values=values, is_upgrade=is_upgrade)
+    (nxt,) = [
+        d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"] == "mdp-contracts-next"
     ]
+    assert nxt["data"] == _configmap(docs)["data"]  # exactly what the upgrade would install
+    job = _check_job(docs)
+    for obj in (nxt, job):
+        hooks = obj["metadata"]["annotations"]
+        assert hooks["helm.sh/hook"] == "pre-install,pre-upgrade"
+        assert "hook-succeeded" in hooks["helm.sh/hook-delete-policy"]
+    assert int(nxt["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+        job["metadata"]["annotations"]["helm.sh/hook-weight"]
+    )
+    assert job["spec"]["podFailurePolicy"]["rules"] == [
+        {"action": "FailJob", "onExitCodes": {"operator": "In", "values": [2, 4]}}
+    ]
+    spec = job["spec"]["template"]["spec"]
+    assert "serviceAccountName" not in spec  # none of ours exists before a first install
+    (volume,) = [v for v in spec["volumes"] if v["name"] == "contracts"]
+    assert volume["projected"]["sources"] == [
+        {"configMap": {"name": "mdp-contracts-next"}},
+        {"configMap": {"name": "team"}},
+    ]
+    steps = [*spec.get("initContainers", []), *spec["containers"]]
+    expected = [["contracts", "check", MOUNT]] + ([["db", "migrate", "--dry-run"]] * is_upgrade)
+    assert [c["args"] for c in steps] == expected
+    for c in steps:
+        assert {"name": "CONTRACTS__DIR", "value": MOUNT} in c["env"]
+        assert {"name": "contracts", "mountPath": MOUNT, "readOnly": True} in c["volumeMounts"]
+    # Labelled as the setup component: the NetworkPolicies let it reach PostgreSQL.
+    assert job["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "setup"
     from mdp import exitcodes
 
-    assert exitcodes.USAGE == 2  # what `mdp contracts check` exits with on a problem
+    assert (exitcodes.USAGE, exitcodes.TERMINAL) == (2, 4)  # check's and migrate's refusals
+
+
+def test_every_command_of_the_check_job_is_accepted_by_the_cli() -> None:
+    from mdp.cli import build_parser
+
+    spec = _check_job(render_chart(is_upgrade=True))["spec"]["template"]["spec"]
+    for c in [*spec["initContainers"], *spec["containers"]]:
+        build_parser().parse_args(c["args"])
