@@ -174,7 +174,7 @@ def _cmd_db_migrate(args: argparse.Namespace) -> int:
     from mdp.db.migrate import migrate, migrate_contracts
 
     contracts = list(registry().active.values())  # invalid contracts fail before any change
-    say = (lambda m: log.info("dry run: would be %s", m)) if args.dry_run else log.info
+    say = (lambda m: log.info("dry run, not applied: %s", m)) if args.dry_run else log.info
     with connect(PostgresSettings()) as conn, conn.transaction(force_rollback=args.dry_run):
         applied = migrate(conn, args.sql_dir, log=say)
         ddl = migrate_contracts(conn, contracts, log=say)

@@ -3,6 +3,7 @@ safely, unsafe changes refused with nothing applied, built-in tables without a d
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -238,7 +239,7 @@ def test_concurrent_runs_create_the_table_once(database: Database, tmp_path: Pat
 
 @pytest.mark.integration
 def test_dry_run_prints_the_ddl_and_changes_nothing(
-    step_env: dict[str, str], conn: psycopg.Connection, tmp_path: Path
+    database: Database, conn: psycopg.Connection, tmp_path: Path
 ) -> None:
     contracts_dir = tmp_path / "contracts"
     contracts_dir.mkdir()
@@ -255,7 +256,15 @@ def test_dry_run_prints_the_ddl_and_changes_nothing(
             }
         )
     )
-    env = {**step_env, "CONTRACTS__DIR": str(contracts_dir)}
+    env = {
+        **os.environ,
+        "PG__HOST": "127.0.0.1",
+        "PG__PORT": str(database.server.port),
+        "PG__DATABASE": database.name,
+        "PG__USER": database.server.user,
+        "PG__PASSWORD": database.server.password,
+        "CONTRACTS__DIR": str(contracts_dir),
+    }
 
     def mdp(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -25,7 +25,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from mdp.contracts.base import Column, ColumnType, Contract, RowRule
@@ -137,24 +136,45 @@ def load_directory(directory: Path) -> Registry:
     return reg
 
 
-class _KeepTimestampsAsText(yaml.SafeLoader):
-    """YAML 1.1 turns 2000-01-01 into a date object; the schema (and JSON) expects text."""
+@cache
+def _loader() -> Any:
+    """A SafeLoader that keeps timestamps as text (YAML 1.1 turns 2000-01-01 into a date
+    object, while the schema, like JSON, expects a string) and refuses a key written twice in
+    one mapping (PyYAML would silently keep the last one). PyYAML is imported here, when a
+    contract is first read, not when a step module is imported."""
+    import yaml
 
+    class KeepTimestampsAsText(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
 
-_KeepTimestampsAsText.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+    KeepTimestampsAsText.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return KeepTimestampsAsText
 
 
 def read_document(path: Path) -> Any:
     """The YAML document of ``path``, parsed the way the schema sees it."""
+    import yaml
+
     with path.open(encoding="utf-8") as f:
-        return yaml.load(f, Loader=_KeepTimestampsAsText)  # noqa: S506 - a SafeLoader
+        return yaml.load(f, Loader=_loader())  # noqa: S506 - a SafeLoader
 
 
 def load_file(path: Path) -> tuple[ContractVersion | None, list[Problem]]:
     """Parse, schema-check and semantically check one file."""
+    import yaml
+
     name = str(path)
     try:
         raw = read_document(path)
