@@ -422,9 +422,11 @@ def test_helm_upgrade_adds_a_dataset_from_values_and_its_files_flow_with_no_new_
 
     # v3: a type change. The pre-upgrade check fails the upgrade; nothing of the release changed.
     columns = _orders_columns(installed)
-    with pytest.raises(ClusterError, match="contracts-check"):
+    with pytest.raises(ClusterError, match="contracts-check") as refused:
         upgrade("orders_v3", ORDERS_V3_TYPE_CHANGE)
-    log = cluster.kubectl("-n", NAMESPACE, "logs", "job/mdp-contracts-check", "--all-containers")
+    print("\n[helm says] " + "\n".join(str(refused.value).splitlines()[:4]), flush=True)
+    # The check container failed (exit 2); the dry run never started.
+    log = cluster.kubectl("-n", NAMESPACE, "logs", "job/mdp-contracts-check", "-c", "check")
     assert "orders_v3.yaml: (document): unsafe change from version 2" in log, log
     cm = cluster.json("-n", NAMESPACE, "get", "configmap", "mdp-contracts")
     assert "orders_v3.yaml" not in cm["data"]
