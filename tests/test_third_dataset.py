@@ -42,7 +42,7 @@ columns:
   - {name: customer_email, type: string, max_length: 100, pattern: '[^@ ]+@[^@ ]+'}
   - {name: status, type: string, allowed: [placed, paid, shipped, cancelled]}
   - {name: items, type: int64, minimum: 1, maximum: 1000}
-  - {name: amount, type: float64, minimum: 0, sql_type: 'numeric(12,2)'}
+  - {name: amount, type: float64, minimum: 0, maximum: 1000000, sql_type: 'numeric(12,2)'}
   - {name: created_at, type: timestamp, earliest: '2020-01-01T00:00:00Z'}
   - {name: updated_at, type: timestamp, future_tolerance_seconds: 3600}
 rules:
@@ -60,8 +60,8 @@ ORDERS_V2 = ORDERS_V1.replace("version: 1", "version: 2").replace(
 )
 
 ORDERS_V3_TYPE_CHANGE = ORDERS_V2.replace("version: 2", "version: 3").replace(
-    "{name: amount, type: float64, minimum: 0, sql_type: 'numeric(12,2)'}",
-    "{name: amount, type: int64, minimum: 0}",
+    "{name: amount, type: float64, minimum: 0, maximum: 1000000, sql_type: 'numeric(12,2)'}",
+    "{name: amount, type: int64, minimum: 0, maximum: 1000000}",
 )
 
 HEADER = "order_id,customer_email,status,items,amount,created_at,updated_at"

@@ -35,7 +35,13 @@ def plain(**changes: Any) -> dict[str, Any]:
         "columns": [
             {"name": "order_id", "type": "string", "pattern": "[A-Z]{2}[0-9]{1,8}"},
             {"name": "updated_at", "type": "timestamp"},
-            {"name": "amount", "type": "float64", "minimum": 0, "sql_type": "numeric(12,2)"},
+            {
+                "name": "amount",
+                "type": "float64",
+                "minimum": 0,
+                "maximum": 1e6,
+                "sql_type": "numeric(12,2)",
+            },
             {"name": "note", "type": "string", "nullable": True, "max_length": 50},
         ],
         "rules": [{"name": "positive", "check": "amount >= 0"}],
@@ -373,3 +379,44 @@ def test_checking_contracts_needs_no_pyarrow(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "OK" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("column", "path", "message"),
+    [
+        (
+            {"name": "code", "type": "string", "sql_type": "character varying(8)"},
+            "columns[4].max_length",
+            "holds 8 characters",
+        ),
+        (
+            {"name": "code", "type": "string", "max_length": 9, "sql_type": "character(8)"},
+            "columns[4].max_length",
+            "set max_length <= 8",
+        ),
+        (
+            {"name": "price", "type": "float64", "minimum": 0, "sql_type": "numeric(6,2)"},
+            "columns[4].maximum",
+            "set maximum < 10000",
+        ),
+        (
+            {"name": "price", "type": "float64", "maximum": 1, "sql_type": "numeric(6,2)"},
+            "columns[4].minimum",
+            "set minimum > -10000",
+        ),
+    ],
+    ids=["varchar without max_length", "char shorter", "numeric without maximum", "no minimum"],
+)
+def test_values_that_pass_validation_must_fit_the_sql_type(
+    tmp_path: Path, column: dict[str, Any], path: str, message: str
+) -> None:
+    """Otherwise one long value would fail the load of a whole file instead of its row."""
+    write(tmp_path, "orders.yaml", plain(columns=[*_columns(), column]))
+    found = problems_of(tmp_path)
+    assert any(p == path and message in m for _, p, m in found), found
+
+
+def test_an_allowed_list_that_fits_bounds_a_sized_column(tmp_path: Path) -> None:
+    column = {"name": "code", "type": "string", "allowed": ["EUR"], "sql_type": "character(3)"}
+    write(tmp_path, "orders.yaml", plain(columns=[*_columns(), column]))
+    assert problems_of(tmp_path) == []

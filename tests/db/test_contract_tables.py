@@ -25,8 +25,20 @@ from tests.conftest import Database
 COLUMNS: list[dict[str, Any]] = [
     {"name": "order_id", "type": "string"},
     {"name": "updated_at", "type": "timestamp"},
-    {"name": "amount", "type": "float64", "sql_type": "numeric(12,2)"},
-    {"name": "note", "type": "string", "nullable": True, "sql_type": "character varying(20)"},
+    {
+        "name": "amount",
+        "type": "float64",
+        "minimum": 0,
+        "maximum": 1e6,
+        "sql_type": "numeric(12,2)",
+    },
+    {
+        "name": "note",
+        "type": "string",
+        "nullable": True,
+        "max_length": 20,
+        "sql_type": "character varying(20)",
+    },
 ]
 
 

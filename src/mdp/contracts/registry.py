@@ -296,7 +296,52 @@ def _check_column_values(col: Any) -> list[tuple[str, str]]:
         problems.append(("allowed", "lists a value twice"))
     if col.sql_type is not None and not sql_type_ok(col.type, col.sql_type):
         problems.append(("sql_type", f"{col.sql_type!r} cannot hold a {col.type} column"))
+    elif col.sql_type is not None:
+        problems += _bounded_by_sql_type(col)
     return problems
+
+
+_SIZED = re.compile(r"^(character|character varying)\((\d+)\)$")
+_NUMERIC = re.compile(r"^numeric\((\d+),(\d+)\)$")
+
+
+def _bounded_by_sql_type(col: Any) -> list[tuple[str, str]]:
+    """A value that passes validation must fit the warehouse column: otherwise the load, not
+    the validation, would fail on it (a whole file in failed/loading_failed/ for one row)."""
+    if (m := _SIZED.match(col.sql_type)) is not None:
+        size = int(m[2])
+        fits = (col.max_length is not None and col.max_length <= size) or (
+            col.allowed is not None and all(len(v) <= size for v in col.allowed)
+        )
+        if not fits:
+            return [
+                (
+                    "max_length",
+                    f"sql_type {col.sql_type} holds {size} characters; set "
+                    f"max_length <= {size} (or an allowed list that fits)",
+                )
+            ]
+    if (m := _NUMERIC.match(col.sql_type)) is not None:
+        limit = 10.0 ** (int(m[1]) - int(m[2]))
+        out = []
+        if col.maximum is None or col.maximum >= limit:
+            out.append(
+                (
+                    "maximum",
+                    f"sql_type {col.sql_type} holds values below {limit:g}; "
+                    f"set maximum < {limit:g}",
+                )
+            )
+        if col.minimum is None or col.minimum <= -limit:
+            out.append(
+                (
+                    "minimum",
+                    f"sql_type {col.sql_type} holds values above {-limit:g}; "
+                    f"set minimum > {-limit:g}",
+                )
+            )
+        return out
+    return []
 
 
 def _pattern_problems(pattern: str) -> list[str]:
