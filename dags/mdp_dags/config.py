@@ -3,7 +3,9 @@
 One place: the Airflow values of the chart set these on the scheduler and workers (skaffold puts
 the image tags it built into the ``MDP_IMAGE_*`` ones), and the defaults below are what a
 ``make cluster-up`` install uses. Reading the environment is all that happens at parse time: no
-network, no files.
+network, no files. The one thing read later, at each dispatch, is the list of datasets
+(``PipelineConfig.current_datasets``): it comes from the mounted contracts, which ``helm upgrade``
+changes while Airflow runs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
+
+from mdp_dags.contracts import datasets_in
 
 STEPS = ("validate", "transform", "load", "requeue", "summary")
 
@@ -40,6 +45,11 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
 EXIT_FAULT = 1
 EXIT_REJECTED = 3
 EXIT_TERMINAL = 4
+
+# Where every step pod sees the contracts, and the variable that tells the ``mdp`` CLI so (the same
+# path and variable as the chart's setup Job and generator).
+CONTRACTS_MOUNT = "/etc/mdp/contracts"
+CONTRACTS_ENV = "CONTRACTS__DIR"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -88,6 +98,16 @@ class PipelineConfig:
     """Airflow connection (type aws) the discovery task lists the bucket with."""
     bucket: str = "mdp"
     datasets: tuple[str, ...] = ("sales", "youtube")
+    """The datasets when no contracts directory is set (``MDP_DATASETS``)."""
+    contracts_dir: str = ""
+    """Directory of the contract files (``MDP_CONTRACTS_DIR``, the chart's contracts ConfigMap
+    mounted into Airflow): the datasets are their ``dataset:`` values, read at each dispatch.
+    Empty: ``datasets``."""
+    contracts_configmaps: tuple[str, ...] = ("mdp-contracts",)
+    """ConfigMaps with the contract files, mounted read-only at ``CONTRACTS_MOUNT`` in every step
+    pod (``MDP_CONTRACTS_CONFIGMAP``, comma-separated: the chart's, then
+    ``contracts.existingConfigMap``). Empty: no mount; the steps use the contracts in their
+    image."""
     pool: str = "mdp_pipeline"
     """Airflow pool every step pod takes a slot of: bounds pods in flight across all runs."""
     max_active_files: int = 8
@@ -120,6 +140,7 @@ class PipelineConfig:
         )
         if not datasets:
             raise ValueError("MDP_DATASETS is empty: name at least one dataset, e.g. sales")
+        configmaps = env.get("MDP_CONTRACTS_CONFIGMAP", ",".join(cls.contracts_configmaps))
         return cls(
             namespace=env.get("MDP_NAMESPACE", cls.namespace),
             images=images,
@@ -132,6 +153,8 @@ class PipelineConfig:
             s3_conn_id=env.get("MDP_S3_CONN_ID", cls.s3_conn_id),
             bucket=env.get("MDP_BUCKET", cls.bucket),
             datasets=datasets,
+            contracts_dir=env.get("MDP_CONTRACTS_DIR", cls.contracts_dir).strip(),
+            contracts_configmaps=tuple(c.strip() for c in configmaps.split(",") if c.strip()),
             pool=env.get("MDP_POOL", cls.pool),
             max_active_files=_int(env, "MDP_MAX_ACTIVE_FILES", cls.max_active_files, 1),
             max_files_per_run=_int(env, "MDP_MAX_FILES_PER_RUN", cls.max_files_per_run, 1),
@@ -143,6 +166,14 @@ class PipelineConfig:
             startup_timeout=_int(env, "MDP_POD_STARTUP_TIMEOUT_SECONDS", cls.startup_timeout, 1),
             step_timeout=timedelta(seconds=_int(env, "MDP_STEP_TIMEOUT_SECONDS", 7200, 60)),
         )
+
+    def current_datasets(self) -> tuple[str, ...]:
+        """The datasets to dispatch now: from the contract files when ``contracts_dir`` is set
+        (read on every call, so a contract added by ``helm upgrade`` counts from the next
+        dispatch on; a malformed file is logged and skipped), else ``datasets``."""
+        if not self.contracts_dir:
+            return self.datasets
+        return datasets_in(Path(self.contracts_dir))
 
     def image_for(self, step: str) -> str:
         return self.images[STEP_IMAGE[step]]

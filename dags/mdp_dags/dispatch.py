@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,10 +60,14 @@ class ObjectVersion:
         }
 
 
-def dataset_of(key: str, cfg: PipelineConfig) -> str | None:
-    """``incoming/<dataset>/<file>`` -> dataset, if it is one we process; else None."""
+def dataset_of(
+    key: str, cfg: PipelineConfig, datasets: Collection[str] | None = None
+) -> str | None:
+    """``incoming/<dataset>/<file>`` -> dataset, if it is one we process (``datasets``, by default
+    ``cfg.current_datasets()``); else None."""
+    known = cfg.current_datasets() if datasets is None else datasets
     parts = key.split("/")
-    if len(parts) < 3 or parts[0] != "incoming" or not parts[-1] or parts[1] not in cfg.datasets:
+    if len(parts) < 3 or parts[0] != "incoming" or not parts[-1] or parts[1] not in known:
         return None
     return parts[1]
 
@@ -74,20 +78,25 @@ def _client(cfg: PipelineConfig) -> Any:
     return S3Hook(aws_conn_id=cfg.s3_conn_id).get_conn()
 
 
-def _listed(client: Any, cfg: PipelineConfig, prefix: str) -> Iterator[ObjectVersion]:
+def _listed(
+    client: Any, cfg: PipelineConfig, prefix: str, datasets: Collection[str]
+) -> Iterator[ObjectVersion]:
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket, Prefix=prefix)
     for page in pages:
         for obj in page.get("Contents") or []:
-            dataset = dataset_of(obj["Key"], cfg)
+            dataset = dataset_of(obj["Key"], cfg, datasets)
             if dataset is not None:
                 etag = str(obj.get("ETag", "")).strip('"')
                 yield ObjectVersion(obj["Key"], dataset, etag, obj["LastModified"])
 
 
 def sweep(cfg: PipelineConfig) -> list[ObjectVersion]:
-    """Every object under ``incoming/<dataset>/`` (one paged list per dataset), oldest first."""
+    """Every object under ``incoming/<dataset>/`` (one paged list per dataset), oldest first.
+    The datasets are read now (``current_datasets``), so a contract added since the last sweep
+    counts."""
+    datasets = cfg.current_datasets()
     client = _client(cfg)
-    found = [v for d in cfg.datasets for v in _listed(client, cfg, f"incoming/{d}/")]
+    found = [v for d in datasets for v in _listed(client, cfg, f"incoming/{d}/", datasets)]
     return sorted(found, key=lambda v: (v.last_modified, v.key))
 
 
@@ -97,13 +106,14 @@ def lookup(cfg: PipelineConfig, keys: Iterable[str]) -> list[ObjectVersion]:
     One list call per key with the key as prefix, so an event is resolved by the same call the
     sweep makes and gives the same ``LastModified`` (a HEAD would round it to seconds).
     """
+    datasets = cfg.current_datasets()
     client = _client(cfg)
     found: dict[str, ObjectVersion] = {}
     for key in dict.fromkeys(keys):
-        if dataset_of(key, cfg) is None:
-            log.info("ignoring %s: not under incoming/<dataset>/ of %s", key, cfg.datasets)
+        if dataset_of(key, cfg, datasets) is None:
+            log.info("ignoring %s: not under incoming/<dataset>/ of %s", key, datasets)
             continue
-        for version in _listed(client, cfg, key):
+        for version in _listed(client, cfg, key, datasets):
             if version.key == key:
                 found[key] = version
     return sorted(found.values(), key=lambda v: (v.last_modified, v.key))

@@ -33,21 +33,22 @@ def incoming_files(cfg: PipelineConfig) -> list[dict[str, str]]:
     """Up to ``max_files_per_run`` objects under ``incoming/<dataset>/``, oldest key order per
     dataset, datasets interleaved so one busy dataset cannot starve another."""
     hook = _hook(cfg)
+    datasets = cfg.current_datasets()
     per_dataset: list[list[str]] = []
-    for dataset in cfg.datasets:
+    for dataset in datasets:
         keys = hook.list_keys(bucket_name=cfg.bucket, prefix=f"incoming/{dataset}/") or []
         per_dataset.append([k for k in keys if not k.endswith("/")])  # skip folder markers
     found = sum(len(keys) for keys in per_dataset)
     files: list[dict[str, str]] = []
     for i in range(max((len(k) for k in per_dataset), default=0)):
-        for dataset, keys in zip(cfg.datasets, per_dataset, strict=True):
+        for dataset, keys in zip(datasets, per_dataset, strict=True):
             if i < len(keys) and len(files) < cfg.max_files_per_run:
                 files.append(file_entry(keys[i], dataset))
     log.info(
         "found %d file(s) in s3://%s/incoming/ (%s); this run takes %d",
         found,
         cfg.bucket,
-        ", ".join(f"{d}: {len(k)}" for d, k in zip(cfg.datasets, per_dataset, strict=True)),
+        ", ".join(f"{d}: {len(k)}" for d, k in zip(datasets, per_dataset, strict=True)),
         len(files),
     )
     return files

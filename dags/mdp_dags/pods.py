@@ -24,7 +24,14 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from kubernetes.client import models as k8s
 
-from mdp_dags.config import EXIT_REJECTED, EXIT_TERMINAL, RESOURCES, PipelineConfig
+from mdp_dags.config import (
+    CONTRACTS_ENV,
+    CONTRACTS_MOUNT,
+    EXIT_REJECTED,
+    EXIT_TERMINAL,
+    RESOURCES,
+    PipelineConfig,
+)
 
 PART_OF = "mini-data-platform"
 UID = 10001  # the numeric user of every step image (images/*/Dockerfile)
@@ -138,12 +145,37 @@ def _env(cfg: PipelineConfig) -> list[k8s.V1EnvVar]:
             ),
         )
 
+    contracts = [k8s.V1EnvVar(name=CONTRACTS_ENV, value=CONTRACTS_MOUNT)]
     return [
         secret("S3__ACCESS_KEY", cfg.s3_secret, "access-key"),
         secret("S3__SECRET_KEY", cfg.s3_secret, "secret-key"),
         secret("PG__USER", cfg.pg_secret, "username"),
         secret("PG__PASSWORD", cfg.pg_secret, "password"),
-    ]
+    ] + (contracts if cfg.contracts_configmaps else [])
+
+
+def _volumes(cfg: PipelineConfig) -> tuple[list[k8s.V1Volume], list[k8s.V1VolumeMount]]:
+    """``/tmp`` (the root filesystem is read-only: spooled downloads and Parquet spills go there)
+    and the contracts: the chart's ConfigMap(s) projected into one read-only directory, the same
+    files the setup Job created the tables from, so a dataset added by ``helm upgrade`` is known
+    to the next step pod without a new image."""
+    volumes = [k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit="8Gi"))]
+    mounts = [k8s.V1VolumeMount(name="tmp", mount_path="/tmp")]  # noqa: S108
+    if cfg.contracts_configmaps:
+        sources = [
+            k8s.V1VolumeProjection(config_map=k8s.V1ConfigMapProjection(name=name))
+            for name in cfg.contracts_configmaps
+        ]
+        volumes.append(
+            k8s.V1Volume(
+                name="contracts",
+                projected=k8s.V1ProjectedVolumeSource(sources=sources, default_mode=0o444),
+            )
+        )
+        mounts.append(
+            k8s.V1VolumeMount(name="contracts", mount_path=CONTRACTS_MOUNT, read_only=True)
+        )
+    return volumes, mounts
 
 
 def step_pod(
@@ -175,6 +207,7 @@ def step_pod(
         labels["mdp.dev/file"] = label
     annotations = {"mdp.dev/object-key": key} if key is not None else {}
     resources = RESOURCES[step]
+    volumes, volume_mounts = _volumes(cfg)
     kwargs: dict[str, Any] = {
         "retries": cfg.retries,
         "retry_delay": cfg.retry_delay,
@@ -217,9 +250,8 @@ def step_pod(
             read_only_root_filesystem=True,
             capabilities=k8s.V1Capabilities(drop=["ALL"]),
         ),
-        # The root filesystem is read-only: spooled downloads and Parquet spills go to /tmp.
-        volumes=[k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource(size_limit="8Gi"))],
-        volume_mounts=[k8s.V1VolumeMount(name="tmp", mount_path="/tmp")],  # noqa: S108
+        volumes=volumes,
+        volume_mounts=volume_mounts,
         startup_timeout_seconds=cfg.startup_timeout,
         get_logs=True,
         log_events_on_failure=True,

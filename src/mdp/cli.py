@@ -295,7 +295,14 @@ def _cmd_setup_storage(args: argparse.Namespace) -> int:
         secure=settings.secure,
     )
     store = ObjectStore.from_settings(settings)
-    datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
+    if args.datasets is None:
+        # Every dataset of the contracts (CONTRACTS__DIR, as the chart mounts them), so a dataset
+        # added to the contracts gets its incoming/<dataset>/ prefix on the next `helm upgrade`.
+        from mdp.contracts import known_datasets
+
+        datasets = known_datasets()
+    else:
+        datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     _emit(
         {
             "step": "setup-storage",
@@ -512,7 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = setup.add_subparsers(dest="setup_command", required=True).add_parser(
         "storage", help="bucket, prefixes, MinIO users and policies (safe to repeat)"
     )
-    p.add_argument("--datasets", default="sales,youtube", help="comma-separated datasets")
+    p.add_argument(
+        "--datasets",
+        default=None,
+        help="comma-separated datasets (default: every dataset of the contracts)",
+    )
     p.set_defaults(func=_cmd_setup_storage)
 
     metabase = sub.add_parser("metabase", help="Metabase dashboards as code").add_subparsers(

@@ -45,6 +45,7 @@ def render_chart(
     show_only: list[str] | None = None,
     validate: bool = True,
     kubeconfig: Path | None = None,
+    is_upgrade: bool = False,
 ) -> list[dict[str, Any]]:
     """Render with `helm template`; raise RenderError with helm's stderr when it refuses.
 
@@ -53,6 +54,8 @@ def render_chart(
     args = ["template", "mdp", str(CHART), "--namespace", "mdp", "--kube-version", KUBE_VERSION]
     if kubeconfig:
         args += ["--dry-run=server", "--kubeconfig", str(kubeconfig)]
+    if is_upgrade:
+        args += ["--is-upgrade"]  # .Release.IsUpgrade: what `helm upgrade` renders
     if values_file:
         args += ["--values", str(values_file)]
     for path in show_only or []:

@@ -53,11 +53,14 @@ def test_default_values_render_exactly_these_objects() -> None:
     expected = sorted(
         [("Secret", f"mdp-{s}") for s in secrets]
         + [
+            ("ConfigMap", "mdp-contracts"),
+            ("ConfigMap", "mdp-contracts-next"),
             ("ConfigMap", "mdp-pipeline"),
             ("ConfigMap", "mdp-postgresql-init"),
             ("CronJob", "mdp-generator-sales"),
             ("CronJob", "mdp-generator-youtube"),
             ("Deployment", "mdp-metabase"),
+            ("Job", "mdp-contracts-check"),
             ("Job", "mdp-metabase-provision"),
             ("Job", "mdp-setup"),
             ("Role", "mdp-pod-launcher"),
@@ -214,7 +217,7 @@ class TestMetabaseProvisioning:
     )
     def test_can_be_switched_off(self, values: dict[str, Any]) -> None:
         jobs = [d["metadata"]["name"] for d in by_kind(render_chart(values=values), "Job")]
-        assert jobs == ["mdp-setup"]
+        assert jobs == ["mdp-contracts-check", "mdp-setup"]
 
     def test_metabase_sends_no_usage_data(self) -> None:
         docs = render_chart(show_only=["templates/metabase/metabase-deployment.yaml"])
@@ -455,5 +458,5 @@ def test_every_mdp_command_the_chart_runs_is_accepted_by_the_cli() -> None:
             args = build_parser().parse_args(container["args"])
             seen += 1
             if container["args"][:2] == ["setup", "storage"]:
-                assert args.datasets == "sales,youtube", name
+                assert args.datasets is None, name  # every dataset of the mounted contracts
     assert seen >= 4  # setup storage, db migrate, the generators

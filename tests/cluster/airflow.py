@@ -16,7 +16,10 @@ configures them in the cluster:
   user), with the in-cluster host name replaced by the Service IP;
 - ``kubernetes_default`` authenticates as the ServiceAccount ``airflow-scheduler`` with a
   short-lived token, so the step pods are created with exactly the rights our chart's
-  pod-launcher Role grants (not as cluster admin).
+  pod-launcher Role grants (not as cluster admin);
+- the contracts ConfigMap that the values mount at ``MDP_CONTRACTS_DIR`` is written into a host
+  directory by ``materialise_contracts`` (the kubelet's job for a pod's volume), and again after
+  each ``helm upgrade`` that changes it, as the kubelet refreshes a mounted ConfigMap.
 """
 
 from __future__ import annotations
@@ -75,8 +78,25 @@ def scheduler_kubeconfig(installed: Installed, path: Path) -> Path:
     return path
 
 
+def materialise_contracts(installed: Installed, directory: Path) -> list[str]:
+    """The ConfigMap(s) the Airflow values mount (MDP_CONTRACTS_CONFIGMAP) as files in
+    ``directory``, stale files removed; returns the file names."""
+    files: dict[str, str] = {}
+    for name in CHART_ENV["MDP_CONTRACTS_CONFIGMAP"].split(","):
+        cm = installed.cluster.json("-n", NAMESPACE, "get", "configmap", name.strip())
+        files |= cm.get("data") or {}
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in {p.name for p in directory.iterdir()} - set(files):
+        (directory / stale).unlink()
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return sorted(files)
+
+
 def airflow_env(installed: Installed, home: Path) -> dict[str, str]:
     cluster = installed.cluster
+    contracts = home / "contracts"
+    materialise_contracts(installed, contracts)
     metadata = cluster.secret("mdp-airflow-metadata")["connection"]
     db_url = metadata.replace("postgresql://", "postgresql+psycopg://", 1).replace(
         "mdp-postgresql.mdp.svc.cluster.local", installed.postgres_host
@@ -96,6 +116,7 @@ def airflow_env(installed: Installed, home: Path) -> dict[str, str]:
         # What charts/airflow/values.yaml sets (its image names are the ones loaded into
         # containerd); quicker retries than in production, so a killed pod is retried at once.
         **CHART_ENV,
+        "MDP_CONTRACTS_DIR": str(contracts),  # the values' mount, materialised on the host
         "MDP_RETRIES": "2",
         "MDP_RETRY_DELAY_SECONDS": "2",
         "MDP_MAX_RETRY_DELAY_SECONDS": "5",

@@ -4,9 +4,10 @@ In order, as a user would meet it: our chart installed with ``helm upgrade --ins
 the setup Job's work, the Metabase provisioning Job, Pod Security ``restricted`` enforced, the
 generator CronJob uploading files, the production DAGs under a real Airflow scheduler launching
 the real validator/transformer/loader images as pods that reach MinIO and PostgreSQL through
-cluster DNS, a step pod killed mid-run, a ``helm upgrade`` to a new image tag, and no image ever
-pulled. The tests share one installation and run in file order; each prints the figures the
-README quotes (``[figure] ...`` lines).
+cluster DNS, a step pod killed mid-run, a ``helm upgrade`` to a new image tag, a ``helm upgrade``
+that adds a dataset declared only in values (and evolves it, and refuses an unsafe change), and
+no image ever pulled. The tests share one installation and run in file order; each prints the
+figures the README quotes (``[figure] ...`` lines).
 """
 
 from __future__ import annotations
@@ -34,6 +35,13 @@ from tests.cluster.conftest import (
     wait_until,
 )
 from tests.e2e.airflow_processes import AirflowProcesses
+from tests.test_third_dataset import (
+    BATCH_1,
+    BATCH_2,
+    ORDERS_V1,
+    ORDERS_V2,
+    ORDERS_V3_TYPE_CHANGE,
+)
 
 # Real pods, a real scheduler of pods: minutes, not seconds, per test.
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1800)]
@@ -336,6 +344,93 @@ def test_helm_upgrade_to_a_new_image_tag_keeps_data_and_secrets(installed: Insta
     assert {name: cluster.secret(name) for name in secrets} == secrets
     assert _count(installed, "sales") == rows
     assert sorted(installed.store().list("archive/")) == objects
+
+
+def _orders_columns(installed: Installed) -> dict[str, str]:
+    with installed.warehouse() as conn:
+        rows = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = 'warehouse' AND table_name = 'orders'"
+        ).fetchall()
+    return {str(name): str(kind) for name, kind in rows}
+
+
+def _orders_audit(installed: Installed, key: str) -> list[tuple[Any, ...]]:
+    with installed.warehouse() as conn:
+        return conn.execute(
+            "SELECT status, contract_name, contract_version, final_key"
+            " FROM audit.file_ingestion_log WHERE object_key = %s",
+            (key,),
+        ).fetchall()
+
+
+def test_helm_upgrade_adds_a_dataset_from_values_and_its_files_flow_with_no_new_image(
+    installed: Installed,
+    airflow_env: dict[str, str],
+    scheduler: AirflowProcesses,
+    tmp_path: Path,
+) -> None:
+    """Issue 16: a third dataset declared only in a values file. `helm upgrade --set-file`
+    checks it before anything changes, then the setup Job creates its prefix and table; the
+    running DAGs pick it up from the mounted ConfigMap (materialised on the host, as the kubelet
+    refreshes it in the Airflow pods) and the real step images load its file. A version 2 adds
+    a nullable column; a version 3 that changes a type fails the upgrade and changes nothing."""
+    cluster, store = installed.cluster, installed.store()
+    contracts_dir = Path(airflow_env["MDP_CONTRACTS_DIR"])
+
+    def upgrade(name: str, text: str) -> float:
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text)
+        return helm_install(
+            cluster, "--reuse-values", "--set-file", f"contracts.files.{name}={path}"
+        )
+
+    def flow(key: str, body: str) -> None:
+        # What the kubelet does to the Airflow pods' mount after an upgrade (within a minute).
+        airflow.materialise_contracts(installed, contracts_dir)
+        store.put_bytes(key, body.encode(), "text/csv")
+        scheduler.wait_for(
+            f"{key} archived", lambda: any(r[3] for r in _orders_audit(installed, key)), 600
+        )
+
+    # v1: declared in values; checked, then prefix and table created by the setup Job.
+    _figure("helm upgrade adding a dataset (check, setup, migrate)", upgrade("orders", ORDERS_V1))
+    cm = cluster.json("-n", NAMESPACE, "get", "configmap", "mdp-contracts")
+    assert cm["data"]["orders.yaml"] == ORDERS_V1
+    assert store.exists("incoming/orders/")
+    assert "coupon" not in _orders_columns(installed) and "order_id" in _orders_columns(installed)
+    key1 = "incoming/orders/batch-1.csv"
+    flow(key1, BATCH_1)
+    ((status, name, version, final_key),) = _orders_audit(installed, key1)
+    assert (status, name, version) == ("loaded", "orders", 1)
+    assert final_key.startswith("archive/orders/")
+    with installed.warehouse() as conn:
+        rows = conn.execute("SELECT order_id, status FROM warehouse.orders ORDER BY 1").fetchall()
+    assert rows == [("O1", "paid"), ("O2", "placed")]  # bad rows rejected, newest O1 won
+
+    # v2: a new nullable column, added by the upgrade's migrate; the next file fills it.
+    upgrade("orders_v2", ORDERS_V2)
+    assert _orders_columns(installed)["coupon"] == "text"
+    key2 = "incoming/orders/batch-2.csv"
+    flow(key2, BATCH_2)
+    assert [r[:3] for r in _orders_audit(installed, key2)] == [("loaded", "orders", 2)]
+    with installed.warehouse() as conn:
+        coupon = conn.execute(
+            "SELECT coupon FROM warehouse.orders WHERE order_id = 'O1'"
+        ).fetchone()
+    assert coupon == ("WELCOME10",)
+
+    # v3: a type change. The pre-upgrade check fails the upgrade; nothing of the release changed.
+    columns = _orders_columns(installed)
+    with pytest.raises(ClusterError, match="contracts-check") as refused:
+        upgrade("orders_v3", ORDERS_V3_TYPE_CHANGE)
+    print("\n[helm says] " + "\n".join(str(refused.value).splitlines()[:4]), flush=True)
+    # The check container failed (exit 2); the dry run never started.
+    log = cluster.kubectl("-n", NAMESPACE, "logs", "job/mdp-contracts-check", "-c", "check")
+    assert "orders_v3.yaml: (document): unsafe change from version 2" in log, log
+    cm = cluster.json("-n", NAMESPACE, "get", "configmap", "mdp-contracts")
+    assert "orders_v3.yaml" not in cm["data"]
+    assert _orders_columns(installed) == columns
 
 
 def test_no_image_was_ever_pulled(installed: Installed) -> None:

@@ -32,7 +32,12 @@ ALLOWED_THIRD_PARTY = {"airflow", "kubernetes"}  # kubernetes: the provider's ow
 @pytest.fixture(scope="module")
 def dagbag(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     home = tmp_path_factory.mktemp("airflow-home")
+    # Contracts as the chart mounts them, plus a file that is not a contract: parsing must not care.
+    contracts = tmp_path_factory.mktemp("contracts")
+    (contracts / "sales.yaml").write_text("dataset: sales\nversion: 1\n")
+    (contracts / "broken.yaml").write_text("dataset: [unclosed\n")
     env = {
+        "MDP_CONTRACTS_DIR": str(contracts),
         "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
         "HOME": str(home),
         "AIRFLOW_HOME": str(home),

@@ -28,6 +28,7 @@ from tests.e2e.airflow_processes import airflow_base_env, airflow_cli
 from tests.kubeapi.server import KubeApiServer
 
 ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS = ROOT / "contracts"
 NAMESPACE = "mdp"
 PIPELINE_USER = "mdp_pipeline_e2e"
 AIRFLOW_TEMPLATE_DB = "airflow_template"
@@ -163,6 +164,12 @@ def platform(
             "PG__SSLMODE": "disable",
         },
     )
+    # The chart's contracts ConfigMap: the repository's contracts/*.yaml, as it renders them.
+    cluster.preload_configmap(
+        NAMESPACE,
+        "mdp-contracts",
+        {p.name: p.read_text(encoding="utf-8") for p in sorted(CONTRACTS.glob("*.yaml"))},
+    )
     cluster.preload_secret(
         NAMESPACE,
         "mdp-minio-pipeline",
@@ -189,6 +196,8 @@ def platform(
         "AIRFLOW_CONN_MDP_S3": json.dumps(s3_conn),
         "MDP_NAMESPACE": NAMESPACE,
         "MDP_BUCKET": store.bucket,
+        # The datasets come from the contracts, as the Airflow values mount them.
+        "MDP_CONTRACTS_DIR": str(CONTRACTS),
         "MDP_IMAGE_TAG": f"e2e-{uuid.uuid4().hex[:6]}",
         "MDP_RETRIES": "2",
         "MDP_RETRY_DELAY_SECONDS": "1",

@@ -8,11 +8,12 @@ test API's record of them. Retries are shortened through the DAGs' own ``MDP_RET
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import NAMESPACE, Platform
+from tests.e2e.conftest import CONTRACTS, NAMESPACE, Platform
 from tests.samples import sales_row, sales_rows, to_csv, to_jsonl, youtube_row
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -194,8 +195,24 @@ def _assert_pods(platform: Platform) -> None:
             "PG__USER": ("mdp-postgres-pipeline", "username"),
             "PG__PASSWORD": ("mdp-postgres-pipeline", "password"),
         }
-        assert not [e for e in container["env"] if "value" in e], "no literal values in env"
+        literal = [e for e in container["env"] if "value" in e]
+        assert literal == [{"name": "CONTRACTS__DIR", "value": "/etc/mdp/contracts"}], (
+            "no literal values in env but where the contracts are"
+        )
         assert container["envFrom"] == [{"configMapRef": {"name": "mdp-pipeline"}}]
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["contracts"] == {
+            "name": "contracts",
+            "mountPath": "/etc/mdp/contracts",
+            "readOnly": True,
+        }
+        (contracts,) = [v for v in spec["volumes"] if v["name"] == "contracts"]
+        assert contracts["projected"]["sources"] == [{"configMap": {"name": "mdp-contracts"}}]
+    # Each step process saw the repository's contracts where CONTRACTS__DIR pointed.
+    expected = {p.name: p.read_text() for p in CONTRACTS.glob("*.yaml")}
+    for step_run in cluster.runs():
+        seen = Path(step_run.env["CONTRACTS__DIR"])
+        assert {p.name: p.read_text() for p in seen.glob("*.yaml")} == expected
         if step != "summary":
             assert meta["labels"]["mdp.dev/dataset"] in {"sales", "youtube"}
             assert meta["labels"]["mdp.dev/file"] in {"day1.csv", "snap1.jsonl", "broken.csv"}

@@ -324,3 +324,29 @@ def test_only_our_role_grants_pod_launching(render: dict[str, Any]) -> None:
     assert subjects <= service_accounts
     (role,) = by_kind(ours, "Role")
     assert not any("pods/exec" in r["resources"] for r in role["rules"])
+
+
+# (9) Datasets as configuration (issue 16): the DAGs read our chart's contracts ConfigMap.
+
+
+def test_every_airflow_container_with_the_contracts_dir_has_the_contracts_mounted(
+    render: dict[str, Any],
+) -> None:
+    """The official chart's global volumes reach every workload; MDP_CONTRACTS_DIR is where the
+    values mount our chart's ConfigMap, read-only, and the step pods get the same ConfigMap."""
+    contracts_dir = _env("MDP_CONTRACTS_DIR")["value"]
+    (mount,) = VALUES["volumeMounts"]
+    assert mount == {"name": "mdp-contracts", "mountPath": contracts_dir, "readOnly": True}
+    (volume,) = VALUES["volumes"]
+    sources = [s["configMap"]["name"] for s in volume["projected"]["sources"]]
+    assert sources == _env("MDP_CONTRACTS_CONFIGMAP")["value"].split(",")
+    ours = {d["metadata"]["name"] for d in by_kind(render_chart(), "ConfigMap")}
+    assert set(sources) <= ours
+    readers = [
+        w
+        for w in render["workloads"]
+        if any("MDP_CONTRACTS_DIR" in c["env"] for c in [*w["initContainers"], *w["containers"]])
+    ]
+    assert {w["name"] for w in readers} >= {"airflow-scheduler", "airflow-dag-processor"}
+    for w in readers:
+        assert {"name": "mdp-contracts", "type": "projected"} in w["volumes"], w["name"]

@@ -9,7 +9,11 @@ What "running a pod" means here: the first container's ``command`` + ``args`` (w
 expansion, as the kubelet does) is started as a local process. Its environment is built only from
 the pod spec (``env`` values, ``secretKeyRef`` / ``configMapKeyRef`` / ``fieldRef``, ``envFrom``)
 plus a minimal base (``PATH``, ``HOME``, ``TMPDIR``), never from the test process, so a pod spec
-that forgets a Secret fails here as it would in a cluster. The process's merged stdout/stderr is the
+that forgets a Secret fails here as it would in a cluster. ConfigMap volumes (``configMap``, or
+``projected`` with ``configMap`` sources) are written to a directory of the pod, read-only, and,
+as the process cannot see the mount path itself, an env value or argument that is the mount path
+or below it is rewritten to that directory; a missing ConfigMap stops the pod before it starts,
+as the kubelet's failed mount does. The process's merged stdout/stderr is the
 container log; its exit code becomes ``containerStatuses[0].state.terminated.exitCode`` and the
 phase ``Succeeded`` or ``Failed`` (``restartPolicy: Never``, the only policy the operator uses).
 
@@ -136,6 +140,14 @@ def field_matcher(selector: str | None, obj: JSON) -> bool:
 
 
 # --- pods ----------------------------------------------------------------------------------
+
+
+def _in_mounts(value: str, mounted: dict[str, Path]) -> str:
+    """``value`` with a leading mount path replaced by the directory standing in for it."""
+    for mount_path, directory in mounted.items():
+        if value == mount_path or value.startswith(mount_path + "/"):
+            return str(directory) + value[len(mount_path) :]
+    return value
 
 
 @dataclass
@@ -442,11 +454,53 @@ class FakeKubernetes:
             raise LookupError(f"couldn't find {what}")
         return value
 
+    def _configmap_volume(self, run: PodRun, volume: JSON) -> dict[str, str] | None:
+        """The files of a ``configMap`` or ``projected`` (configMap sources) volume; None for any
+        other kind; ``LookupError`` for a missing, non-optional ConfigMap."""
+        if "configMap" in volume:
+            refs = [volume["configMap"]]
+        elif "projected" in volume:
+            sources = volume["projected"].get("sources") or []
+            refs = [src["configMap"] for src in sources if "configMap" in src]
+        else:
+            return None
+        files: dict[str, str] = {}
+        for ref in refs:
+            cm = self.configmaps.get((run.namespace, ref.get("name", "")))
+            if cm is None:
+                if ref.get("optional"):
+                    continue
+                raise LookupError(
+                    f'MountVolume.SetUp failed: configmap "{ref.get("name")}" not found'
+                )
+            data = dict(cm.get("data") or {})
+            items = ref.get("items")
+            files |= {i["path"]: data[i["key"]] for i in items} if items else data
+        return files
+
+    def _mount_volumes(self, run: PodRun) -> dict[str, Path]:
+        """Write the ConfigMap volumes the container mounts; returns mount path -> directory."""
+        volumes = {v["name"]: v for v in run.pod["spec"].get("volumes") or []}
+        mounted: dict[str, Path] = {}
+        for mount in run.container.get("volumeMounts") or []:
+            files = self._configmap_volume(run, volumes.get(mount["name"], {}))
+            if files is None:
+                continue
+            directory = run.workdir / "volumes" / mount["name"]
+            directory.mkdir(parents=True, exist_ok=True)
+            for name, text in files.items():
+                path = directory / name
+                path.write_text(text, encoding="utf-8")
+                path.chmod(0o444)
+            mounted[mount["mountPath"].rstrip("/")] = directory
+        return mounted
+
     def _run_pod(self, run: PodRun) -> None:
         c = run.container
         for d in (run.workdir / "home", run.workdir / "tmp"):
             d.mkdir(parents=True, exist_ok=True)
         try:
+            mounted = self._mount_volumes(run)
             env = self._container_env(run)
         except LookupError as e:
             with self.lock:
@@ -461,9 +515,10 @@ class FakeKubernetes:
             )
             run.finished.set()
             return
+        env = {k: _in_mounts(v, mounted) for k, v in env.items()}
         env["TMPDIR"] = str(run.workdir / "tmp")  # an emptyDir at /tmp, as our pods mount
         argv = [
-            _VAR_REF.sub(lambda m: env.get(m[1], m[0]), str(a))
+            _in_mounts(_VAR_REF.sub(lambda m: env.get(m[1], m[0]), str(a)), mounted)
             for a in (c.get("command") or []) + (c.get("args") or [])
         ]
         run.env, run.argv = env, argv

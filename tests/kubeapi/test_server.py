@@ -103,6 +103,43 @@ def test_missing_secret_is_a_create_container_config_error(api) -> None:
     assert any(e.type == "Warning" and "absent" in e.message for e in events)
 
 
+def test_configmap_volumes_are_files_at_the_mount_path(api) -> None:
+    """A projected volume of two ConfigMaps, read through the mount path named in env and args."""
+    _, core = api
+    for name, data in (("a", {"one.yaml": "1\n"}), ("b", {"two.yaml": "2\n"})):
+        core.create_namespaced_config_map(NS, {"metadata": {"name": name}, "data": data})
+    pod = _pod(
+        "v",
+        "import os,sys; d=os.environ['DIR']; print(sorted(os.listdir(d)), sys.argv[1:]);"
+        "print(open(sys.argv[1]).read().strip(), oct(os.stat(d + '/one.yaml').st_mode & 0o777))",
+        [{"name": "DIR", "value": "/etc/x"}],
+    )
+    container = pod["spec"]["containers"][0]  # type: ignore[index]
+    container["args"].append("/etc/x/two.yaml")
+    container["volumeMounts"] = [{"name": "c", "mountPath": "/etc/x", "readOnly": True}]
+    pod["spec"]["volumes"] = [  # type: ignore[index]
+        {"name": "c", "projected": {"sources": [{"configMap": {"name": n}} for n in "ab"]}}
+    ]
+    core.create_namespaced_pod(NS, pod)
+    assert _wait_phase(core, "v").status.phase == "Succeeded", _log(core, "v")
+    lines = _log(core, "v").splitlines()
+    assert lines[0].startswith("['one.yaml', 'two.yaml'] ['")
+    assert lines[0].endswith("/two.yaml']")
+    assert lines[1] == "2 0o444"  # read-only
+
+
+def test_a_missing_configmap_volume_keeps_the_pod_from_starting(api) -> None:
+    _, core = api
+    pod = _pod("n", "print(1)")
+    pod["spec"]["containers"][0]["volumeMounts"] = [{"name": "c", "mountPath": "/etc/x"}]  # type: ignore[index]
+    pod["spec"]["volumes"] = [{"name": "c", "configMap": {"name": "absent"}}]  # type: ignore[index]
+    core.create_namespaced_pod(NS, pod)
+    time.sleep(0.3)
+    assert core.read_namespaced_pod("n", NS).status.phase == "Pending"
+    events = core.list_namespaced_event(NS, field_selector="involvedObject.name=n").items
+    assert any(e.type == "Warning" and "absent" in e.message for e in events)
+
+
 def test_logs_follow_with_timestamps_until_the_container_ends(api) -> None:
     _, core = api
     code = "import time\nfor i in range(3):\n    print(i, flush=True); time.sleep(0.2)"

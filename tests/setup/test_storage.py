@@ -4,10 +4,12 @@ actually allow and refuse what they say."""
 from __future__ import annotations
 
 import io
+import shutil
 import subprocess
 import sys
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from minio import Minio
@@ -17,12 +19,16 @@ from mdp.devservers import MinioServer
 
 pytestmark = pytest.mark.integration
 
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+
 
 def _client(server: MinioServer, access: str, secret: str) -> Minio:
     return Minio(server.endpoint, access_key=access, secret_key=secret, secure=False)
 
 
-def _run(server: MinioServer, bucket: str, suffix: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    server: MinioServer, bucket: str, suffix: str, contracts_dir: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         "PATH": "/usr/bin:/bin",
         "S3__ENDPOINT": server.endpoint,
@@ -33,6 +39,8 @@ def _run(server: MinioServer, bucket: str, suffix: str) -> subprocess.CompletedP
     for role in ("pipeline", "generator", "readonly"):
         env[f"SETUP__{role.upper()}_ACCESS_KEY"] = f"{role}-{suffix}"
         env[f"SETUP__{role.upper()}_SECRET_KEY"] = f"{role}-secret-{suffix}"
+    if contracts_dir is not None:
+        env["CONTRACTS__DIR"] = str(contracts_dir)
     return subprocess.run(
         [sys.executable, "-m", "mdp.cli", "setup", "storage"],
         env=env,
@@ -95,6 +103,26 @@ def _listen_refused(client: Minio, bucket: str) -> bool:
     thread.start()
     thread.join(timeout=5)
     return bool(outcome) and isinstance(outcome[0], S3Error)
+
+
+def test_every_dataset_of_the_mounted_contracts_gets_its_prefix(
+    minio_server: MinioServer, tmp_path: Path
+) -> None:
+    """As the chart's setup Job runs it: no --datasets, CONTRACTS__DIR names the contracts, so a
+    dataset added to them gets incoming/<dataset>/ on the next upgrade."""
+    for built_in in sorted(CONTRACTS.glob("*.yaml")):
+        shutil.copy(built_in, tmp_path)
+    (tmp_path / "orders.yaml").write_text(
+        "dataset: orders\nversion: 1\ntable: warehouse.orders\nkey: [order_id]\n"
+        "newer: [updated_at]\ncolumns:\n"
+        "  - {name: order_id, type: string}\n  - {name: updated_at, type: timestamp}\n"
+    )
+    bucket, suffix = f"setup-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6]
+    done = _run(minio_server, bucket, suffix, tmp_path)
+    assert done.returncode == 0, done.stderr
+    root = _client(minio_server, minio_server.access_key, minio_server.secret_key)
+    incoming = {o.object_name for o in root.list_objects(bucket, prefix="incoming/")}
+    assert incoming == {"incoming/orders/", "incoming/sales/", "incoming/youtube/"}
 
 
 def test_missing_user_secret_is_a_clear_config_error(minio_server: MinioServer) -> None:

@@ -96,3 +96,52 @@ capabilities:
 {{- define "mdp.postgres.host" -}}
 {{- printf "%s.%s.svc.cluster.local" (include "mdp.componentName" (dict "root" . "component" "postgresql")) .Release.Namespace -}}
 {{- end -}}
+
+{{/* The chart's contracts ConfigMap, e.g. mdp-contracts (the DAGs' MDP_CONTRACTS_CONFIGMAP). */}}
+{{- define "mdp.contracts.configMapName" -}}
+{{- include "mdp.componentName" (dict "root" . "component" "contracts") -}}
+{{- end -}}
+
+{{/* The contract files as ConfigMap data: every built-in contracts/*.yaml byte for byte, then
+     contracts.files (<name> -> <name>.yaml). One helper, so the ConfigMap and the checksum
+     annotations of the pods that mount it cannot disagree. */}}
+{{- define "mdp.contracts.data" -}}
+{{- $data := dict -}}
+{{- range $path, $_ := .Files.Glob "contracts/*.yaml" -}}
+{{- $_ := set $data (base $path) ($.Files.Get $path) -}}
+{{- end -}}
+{{- range $name, $text := .Values.contracts.files -}}
+{{- $_ := set $data (printf "%s.yaml" $name) $text -}}
+{{- end -}}
+{{- toYaml $data -}}
+{{- end -}}
+
+{{/* Pod annotation: a hash of the contracts (and the name of contracts.existingConfigMap), so a
+     changed contract shows up as a changed pod template wherever the contracts are mounted. */}}
+{{- define "mdp.contracts.checksum" -}}
+checksum/contracts: {{ printf "%s\n%s" (include "mdp.contracts.data" .) .Values.contracts.existingConfigMap | sha256sum }}
+{{- end -}}
+
+{{/* The contracts volume: the chart's ConfigMap, and contracts.existingConfigMap projected next
+     to it (one directory; file names must differ). Read-only for everyone (mode 0444). */}}
+{{- define "mdp.contracts.volume" -}}
+- name: contracts
+  projected:
+    defaultMode: 0444
+    sources:
+      - configMap: {name: {{ include "mdp.contracts.configMapName" . }}}
+      {{- with .Values.contracts.existingConfigMap }}
+      - configMap: {name: {{ . }}}
+      {{- end }}
+{{- end -}}
+
+{{/* Where the contracts are mounted, and the variable that tells `mdp` so (COMMON: CONTRACTS__DIR). */}}
+{{- define "mdp.contracts.mountPath" -}}
+/etc/mdp/contracts
+{{- end -}}
+{{- define "mdp.contracts.volumeMount" -}}
+- {name: contracts, mountPath: {{ include "mdp.contracts.mountPath" . }}, readOnly: true}
+{{- end -}}
+{{- define "mdp.contracts.env" -}}
+- {name: CONTRACTS__DIR, value: {{ include "mdp.contracts.mountPath" . }}}
+{{- end -}}
