@@ -137,17 +137,23 @@ def run_mdp(
     return lines[-1], seconds, peak / 1024
 
 
+def _sales_csv_types() -> pacsv.ConvertOptions:
+    """How the bench reads a generated sales CSV: the contract's types, and only an empty field
+    is null ("NA" is a region, not a null)."""
+    return pacsv.ConvertOptions(
+        column_types=SALES.arrow_schema(),
+        null_values=[""],
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+    )
+
+
 def update_batches(first: Path) -> Iterator[pa.RecordBatch]:
     """The update file: even rows are newer versions of the first file's sale (30 minutes later,
     another quantity), odd rows are new sales; as many rows as the first file."""
     reader = pacsv.open_csv(
         first,
-        convert_options=pacsv.ConvertOptions(
-            column_types=SALES.arrow_schema(),
-            null_values=[""],  # only an empty field: "NA" is a region, not a null
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
+        convert_options=_sales_csv_types(),
     )
     offset = 0
     for batch in reader:
@@ -178,12 +184,7 @@ def dedupe_to_csv(raw: Path, out: Path) -> int:
     CSV for the plain COPY; returns the row count. Untimed preparation."""
     table = pacsv.read_csv(
         raw,
-        convert_options=pacsv.ConvertOptions(
-            column_types=SALES.arrow_schema(),
-            null_values=[""],  # only an empty field: "NA" is a region, not a null
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
+        convert_options=_sales_csv_types(),
     )
     deduped = keep_max(table, SALES_TABLE)
     pacsv.write_csv(deduped, out, pacsv.WriteOptions(include_header=False))
