@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import random
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -367,3 +369,107 @@ def test_a_new_version_archived_the_same_day_keeps_the_first(
     assert one.final_key != two.final_key
     assert two.final_key == one.final_key.replace("/a.csv", f"/{layout.file_id(two.sha256)}/a.csv")  # type: ignore[union-attr]
     assert b"".join(store.stream(str(one.final_key))) == to_csv([sales_row(1)])
+
+
+def _transformed_sales(
+    store: ObjectStore, audit: AuditLog, tmp_path: Path, key: str, rows: list[dict[str, Any]]
+) -> pa.Table:
+    """The transform's sales.parquet of a CSV of ``rows``, read back as an Arrow table."""
+    store.put_bytes(key, to_csv(rows), "text/csv")
+    validate_object(key, "r", store, audit)
+    transform_object(key, "r", store, audit)
+    record = audit.latest_for_key(key)
+    assert record is not None
+    prefix = layout.transformed_prefix("sales", layout.file_id(record.sha256))
+    path = tmp_path / f"{record.id}.parquet"
+    store.download(prefix + "sales.parquet", path)
+    return pq.read_table(path)
+
+
+def _merge_table(audit: AuditLog, table: pa.Table, tmp_path: Path) -> tuple[int, int]:
+    from mdp.load.step import merge_file
+
+    path = tmp_path / "sales.parquet"
+    pq.write_table(table, path)
+    with audit.conn.transaction():
+        return merge_file(audit.conn, "sales", {"sales.parquet": path}, 1)
+
+
+def test_the_merge_counts_updates_and_inserts_and_keeps_the_newest(
+    store: ObjectStore, audit: AuditLog, tmp_path: Path
+) -> None:
+    """A file with newer, older, identical and new keys against stored rows: exact counts, and
+    only the newer rows change."""
+    first = [sales_row(i, sale_timestamp="2026-03-01T12:00:00Z") for i in range(6)]
+    assert _merge_table(
+        audit, _transformed_sales(store, audit, tmp_path, "incoming/sales/a.csv", first), tmp_path
+    ) == (6, 0)
+    second = (
+        [sales_row(i, sale_timestamp="2026-03-01T13:00:00Z", customer_name="New") for i in (0, 1)]
+        + [sales_row(2, sale_timestamp="2026-03-01T11:00:00Z", customer_name="Old")]
+        + [sales_row(3, sale_timestamp="2026-03-01T12:00:00Z")]
+        + [sales_row(i, sale_timestamp="2026-03-01T12:00:00Z") for i in (10, 11, 12)]
+    )
+    table = _transformed_sales(store, audit, tmp_path, "incoming/sales/b.csv", second)
+    assert _merge_table(audit, table, tmp_path) == (3, 2)
+    names: dict[str, str] = dict(
+        audit.conn.execute("SELECT sale_id, customer_name FROM warehouse.sales").fetchall()
+    )
+    assert len(names) == 9
+    assert [names[sales_row(i)["sale_id"]] for i in (0, 1)] == ["New", "New"]
+    assert names[sales_row(2)["sale_id"]] != "Old"
+    audit.conn.commit()
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["new key", "stored key"])
+def test_a_stage_holding_a_key_twice_is_refused(
+    store: ObjectStore, audit: AuditLog, tmp_path: Path, stored: bool
+) -> None:
+    """The transform keeps one row per key; should a transformed file ever hold a key twice,
+    the merge refuses it (nothing written) rather than keep an arbitrary one of the two."""
+    old = _transformed_sales(
+        store,
+        audit,
+        tmp_path,
+        "incoming/sales/a.csv",
+        [sales_row(1, sale_timestamp="2026-03-01T10:00:00Z")],
+    )
+    if stored:
+        _merge_table(audit, old, tmp_path)
+    newer = [
+        _transformed_sales(
+            store,
+            audit,
+            tmp_path,
+            f"incoming/sales/{hour}.csv",
+            [sales_row(1, sale_timestamp=f"2026-03-01T{hour}:00:00Z")],
+        )
+        for hour in (11, 12)
+    ]
+    before = dump(audit.conn)
+    with pytest.raises((psycopg.errors.UniqueViolation, psycopg.errors.CardinalityViolation)):
+        _merge_table(audit, pa.concat_tables(newer), tmp_path)
+    audit.conn.rollback()
+    assert dump(audit.conn) == before
+
+
+def test_a_second_stage_row_older_than_the_stored_one_keeps_the_newest(
+    store: ObjectStore, audit: AuditLog, tmp_path: Path
+) -> None:
+    """A duplicate that does not beat the stored row changes nothing: the newest row wins."""
+    rows = {
+        hour: _transformed_sales(
+            store,
+            audit,
+            tmp_path,
+            f"incoming/sales/{hour}.csv",
+            [sales_row(1, sale_timestamp=f"2026-03-01T{hour}:00:00Z", customer_name=f"h{hour}")],
+        )
+        for hour in (10, 11, 12)
+    }
+    _merge_table(audit, rows[11], tmp_path)
+    for order in ([10, 12], [12, 10]):
+        _merge_table(audit, pa.concat_tables([rows[h] for h in order]), tmp_path)
+        name = audit.conn.execute("SELECT customer_name FROM warehouse.sales").fetchone()
+        assert name == ("h12",)
+        audit.conn.commit()

@@ -1,10 +1,11 @@
 """The load step: one PostgreSQL transaction per file, then archive the raw file.
 
 Inside the transaction: a dataset-wide advisory lock (loads of one dataset are serialised, so the
-channel_stats recomputation always sees every committed snapshot), COPY of each transformed
-Parquet into a temporary table (streamed batch by batch as CSV), deduplicate and merge
-(mdp.load.merge), recompute channel_stats for the channels the file touched, and mark the audit
-row loaded with its inserted/updated counts. Either all of that commits or none of it does: a
+channel_stats recomputation always sees every committed snapshot, and the merge's two statements
+see no other writer), COPY of each transformed Parquet into a temporary table (streamed batch by
+batch as CSV), the merge (mdp.load.merge: update the stored rows the file's rows beat, then
+insert the new keys), recompute channel_stats for the channels the file touched, and mark the
+audit row loaded with its inserted/updated counts. Either all of that commits or none of it does: a
 killed process leaves no partial rows, and a rerun starts again from the transformed files.
 After the commit the raw file moves to archive/<dataset>/YYYY/MM/DD/ (the archive key is recorded
 on the row first, the row finished after the move), and then the file's staging/ and transformed/
@@ -89,14 +90,18 @@ def merge_file(
 ) -> tuple[int, int]:
     """Merge every table of one file; returns (inserted, updated) of the dataset's main table.
     Runs inside the caller's transaction."""
+    # The merge's two statements rely on this lock: nothing else writes the dataset's tables
+    # between them (mdp.load.merge).
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id(f"load:{dataset}"),))
+    conn.execute(merge.set_work_mem())
+    params = {"source_file_id": record_id}
     counts: list[tuple[int, int]] = []
     for spec in TABLES[dataset]:
         with timing.phase("copy"):
             staged = copy_parquet(conn, spec, files[spec.file_name])
         with timing.phase("merge"):
-            row = conn.execute(merge.upsert(spec), {"source_file_id": record_id}).fetchone()
-        inserted, updated = (int(row[0]), int(row[1])) if row else (0, 0)
+            updated = conn.execute(merge.update_existing(spec), params).rowcount
+            inserted = conn.execute(merge.insert_new(spec), params).rowcount
         log.info("%s: %d staged, %d inserted, %d updated", spec.name, staged, inserted, updated)
         counts.append((inserted, updated))
         conn.execute(f"DROP TABLE {merge.STAGE}")
