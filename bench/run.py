@@ -17,7 +17,9 @@ are new ids. Then, for the **first** load and for the **update** load, it times 
 Every way writes into a table with the primary key and indexes of ``warehouse.sales``. Each way
 gets its own database and bucket: the first load starts from an empty table, the update load from
 the state its own first load left (plain COPY always starts from an empty table: it cannot
-merge). Peak RSS is sampled from each step process's VmHWM. The per-step split (start-up,
+merge). Every way starts its clock right after a ``CHECKPOINT``, so none pays for flushing the
+pages a previous way dirtied (that cost moved the baseline by seconds between runs). Peak RSS
+is sampled from each step process's VmHWM. The per-step split (start-up,
 download, compute, upload, COPY, merge, ...) comes from the steps' own ``"timings"`` (mdp.timing).
 
 Prints one table with every way's ratio to the SQL baseline of the same run; ``--json PATH``
@@ -263,6 +265,11 @@ class Bench:
     def env(self, bucket: str, dbname: str) -> dict[str, str]:
         return self.base_env | {"S3__BUCKET": bucket, "PG__DATABASE": dbname}
 
+    def settle(self) -> None:
+        """Flush every dirty page before a way starts its clock (see the module docstring)."""
+        with self.admin() as c:
+            c.execute("CHECKPOINT")
+
     def fresh_database(self, name: str) -> None:
         with self.admin() as c:
             c.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
@@ -293,6 +300,7 @@ class Bench:
         key = self._upload(bucket, case)
         env = self.env(bucket, db)
         result = Result("production", case, rows, 0.0, load_avg=load_average())
+        self.settle()
         for step in STEPS:
             progress(f"production {case}: mdp {step}")
             line, secs, rss = run_mdp(
@@ -315,6 +323,7 @@ class Bench:
             self.fresh_database(db)
         key = self._upload(bucket, case)
         progress(f"mdp run {case}")
+        self.settle()
         line, secs, rss = run_mdp(
             self.env(bucket, db),
             self.work / f"run.{case}.log",
@@ -347,6 +356,7 @@ class Bench:
         sets = sql.SQL(", ").join(
             sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c)) for c in COLUMNS[1:]
         )
+        self.settle()
         start = time.perf_counter()
         with psycopg.connect(self.pg.conninfo(db)) as conn:
             conn.execute(
@@ -382,6 +392,7 @@ class Bench:
             c.execute("CREATE TABLE public.sales_copy (LIKE warehouse.sales INCLUDING ALL)")
             c.execute("ALTER TABLE public.sales_copy ALTER COLUMN source_file_id SET DEFAULT 1")
         names = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+        self.settle()
         start = time.perf_counter()
         with psycopg.connect(self.pg.conninfo(db)) as conn:
             copy_sql = sql.SQL("COPY public.sales_copy ({}) FROM STDIN (FORMAT csv)").format(names)
