@@ -12,13 +12,17 @@ mdp.warehouse.tables), and GREATEST of running maxima. Expressed in SQL:
 
 Why not one ``INSERT ... ON CONFLICT DO UPDATE``: it probes the primary key once per row and
 inserts speculatively, where the two statements join the stage with the table once each (hash
-joins) and insert plainly. An A/B on one server (1M sales rows, 2 rounds, medians) measured 10.5 s
-for ``ON CONFLICT`` and 7.6 s for the two statements on a first load into an empty table, and
-14.2 s against 12.4 s on an update load where half the keys exist, with the transaction's
-``work_mem`` at :data:`WORK_MEM` (at PostgreSQL's default of 4 MB the update load's joins spill
-into batches and take 15.8 s). Both statements need the table to change only under the load's
-dataset lock (mdp.load.step): a row inserted by anybody else between them makes the INSERT fail
-with a unique violation and the load roll back, never a row lost or doubled.
+joins) and insert plainly. An A/B on one server (1M sales rows, 2 rounds, medians) measured 11.2 s
+for ``ON CONFLICT`` and 8.2 s for the two statements on a first load into an empty table, and
+14.4 s against 11.9 s on an update load where half the keys exist, with the transaction's
+``work_mem`` at :data:`WORK_MEM` (at PostgreSQL's default of 4 MB the joins spill into batches:
+the same shape with ``UPDATE ... FROM`` took 15.8 s on the update load, against 12.4 s at 64 MB).
+Sorting the stage by key first made both loads slower (``make bench``, 1M rows: merge 7.9 -> 8.7 s
+on the first file, 13.6 -> 15.3 s on the update file).
+
+Both statements rely on the load's dataset lock (mdp.load.step): nothing else writes the table
+between them. Should anybody insert a key in between anyway, the INSERT fails with a unique
+violation and the load rolls back: never a row lost or doubled.
 
 The stage holds at most one row per key: the transform already kept the maximum of every key
 (mdp.transform.dedupe.keep_max, the same order), and its running maxima. So the statements read

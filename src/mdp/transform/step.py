@@ -25,7 +25,7 @@ from mdp.contracts import get_contract
 from mdp.crashpoints import crash_point
 from mdp.pipeline import Outcome, StepResult, find_record, finish_pending, guard_stage
 from mdp.storage import ObjectStore
-from mdp.storage.parquet import open_parquet
+from mdp.storage.parquet import BackgroundWriter, open_parquet
 from mdp.transform.derive import DERIVE, PARTITION_KEY
 from mdp.transform.partition import read_bucket, spill
 from mdp.warehouse.extensions import writes_channels
@@ -58,7 +58,7 @@ def _write_outputs(
 ) -> dict[str, tuple[Path, int]]:
     specs = {s.name: s for s in TABLES[dataset]}
     writers = {
-        name: pq.ParquetWriter(out / spec.file_name, spec.arrow_schema(), compression="zstd")
+        name: BackgroundWriter(out / spec.file_name, spec.arrow_schema(), compression="zstd")
         for name, spec in specs.items()
     }
     counts = dict.fromkeys(specs, 0)

@@ -13,9 +13,9 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from mdp.contracts import Contract
+from mdp.storage.parquet import BackgroundWriter
 from mdp.validate.checks import ColumnTypeError, check_batch
 from mdp.validate.errors import FileRejected
 from mdp.validate.formats import Format, detect
@@ -134,13 +134,13 @@ def validate_file(
     tally = _Tally(contract, report_rows)
     data_path = out_dir / "data.parquet"
     rejects_path = out_dir / "rejects.parquet"
-    data_writer: pq.ParquetWriter | None = None
-    rejects_writer: pq.ParquetWriter | None = None
+    data_writer: BackgroundWriter | None = None
+    rejects_writer: BackgroundWriter | None = None
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
     try:
         result.format = detect(path, declared_extension)
-        data_writer = pq.ParquetWriter(data_path, contract.arrow_schema(), compression="zstd")
+        data_writer = BackgroundWriter(data_path, contract.arrow_schema(), compression="zstd")
         for raw in read_batches(path, contract, result.format, batch_rows):
             offset = result.rows_in
             result.rows_in += len(raw)
@@ -159,7 +159,7 @@ def validate_file(
             if n_bad:
                 result.rows_rejected += n_bad
                 if rejects_writer is None:
-                    rejects_writer = pq.ParquetWriter(
+                    rejects_writer = BackgroundWriter(
                         rejects_path, rejects_schema(contract), compression="zstd"
                     )
                 rejects_writer.write_batch(_rejects_batch(contract, raw, checked, offset))

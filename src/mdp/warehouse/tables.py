@@ -4,7 +4,7 @@ Order independence rests on one idea: for every key, the warehouse keeps the *ma
 total order over the row's columns. A maximum does not care about arrival order or how rows were
 split into files, so loading files in any order, twice, or split gives the same table. The
 transform uses the same order to deduplicate inside a file (Arrow), and the load uses it in
-``ON CONFLICT ... WHERE incoming > existing`` (SQL); both are generated from the specs here.
+``MERGE ... WHEN MATCHED AND incoming > existing`` (SQL); both are generated from the specs here.
 
 The order compares, in sequence, the ``newer`` columns and then every other column; text by
 bytes (Arrow's order, PostgreSQL's ``COLLATE "C"``), with null below every value. Money columns
