@@ -55,6 +55,12 @@ def bucket_of(keys: pa.Array, buckets: int) -> np.ndarray:
     return bucket
 
 
+SPILL_COMPRESSION: str | None = None
+"""Compression of the spilled buckets: none. They live on local scratch disk for seconds, and lz4
+made spilling and reading back 1M sales rows take 1.6 s instead of 0.6 s to save a third of the
+disk (98 MB instead of 146 MB; a 10M-row file spills ~1.5 GB into the pod's 8 GiB scratch)."""
+
+
 def spill(
     batches: Iterator[pa.RecordBatch],
     schema: pa.Schema,
@@ -68,7 +74,7 @@ def spill(
     buffers of its own, so memory does not grow with the number of buckets (that is, with the
     file size); Parquet writers each hold page and compression buffers."""
     paths = [directory / f"bucket-{i:04d}.arrow" for i in range(buckets)]
-    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    options = pa.ipc.IpcWriteOptions(compression=SPILL_COMPRESSION)
     sinks = [pa.OSFile(str(p), "wb") for p in paths]
     writers = [pa.ipc.new_stream(s, schema, options=options) for s in sinks]
     try:
