@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from mdp import exitcodes
 from mdp.storage import ObjectStore
+from tests.cli_process import run_cli
 from tests.samples import sales_rows, to_csv, to_jsonl, youtube_row
 
 pytestmark = pytest.mark.integration
 
 
 def mdp(env: dict[str, str], *args: str) -> tuple[int, list[dict[str, object]], str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "mdp.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
-    return done.returncode, lines, done.stderr
+    """(exit code, the JSON lines of stdout, stderr)."""
+    code, out, err = run_cli(env, *args)
+    return code, [json.loads(line) for line in out.splitlines() if line.strip()], err
 
 
 def test_validate_exit_codes(step_env: dict[str, str], store: ObjectStore) -> None:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ import pytest
 from mdp import exitcodes
 from mdp.contracts.registry import builtin_dir
 from mdp.storage import ObjectStore
+from tests.cli_process import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -89,15 +88,7 @@ BATCH_2 = "\n".join(
 
 
 def mdp(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "mdp.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    return done.returncode, done.stdout, done.stderr
+    return run_cli(env, *args, timeout=180)
 
 
 def last_json(stdout: str) -> dict[str, Any]:
