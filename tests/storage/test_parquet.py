@@ -45,3 +45,15 @@ def test_an_error_of_the_last_write_is_raised_by_close(tmp_path: Path) -> None:
         writer.close()
     # The file was still closed: what was written before the error is readable.
     assert pq.read_table(tmp_path / "out.parquet").num_rows == 3
+
+
+def test_in_an_exit_stack_one_writers_error_still_closes_the_others(tmp_path: Path) -> None:
+    from contextlib import ExitStack
+
+    with pytest.raises(ValueError, match="schema"), ExitStack() as stack:
+        good = stack.enter_context(BackgroundWriter(tmp_path / "good.parquet", SCHEMA))
+        bad = stack.enter_context(BackgroundWriter(tmp_path / "bad.parquet", SCHEMA))
+        good.write_table(_table(0, 4))
+        bad.write_table(pa.table({"other": [1]}))
+    # bad's close raised first (last in, first out); good was still closed and is complete.
+    assert pq.read_table(tmp_path / "good.parquet").equals(_table(0, 4))

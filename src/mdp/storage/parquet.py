@@ -29,7 +29,9 @@ class BackgroundWriter:
     in ``write_table`` with the other core idle. One table is written at a time and the next
     ``write_table`` waits for it, so at most one row group is in flight (bounded memory) and row
     groups keep their order. An error of the worker is raised by the next ``write_table`` or by
-    ``close``, which always waits for the last write and closes the file.
+    ``close``, which always waits for the last write and closes the file. As ``close`` can raise,
+    use it as a context manager (several at once in an ``ExitStack``), so one writer's error
+    does not leave another open.
     """
 
     def __init__(self, path: Path, schema: pa.Schema, **options: Any) -> None:
@@ -48,6 +50,12 @@ class BackgroundWriter:
         pending, self._pending = self._pending, None
         if pending is not None:
             pending.result()
+
+    def __enter__(self) -> BackgroundWriter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def close(self) -> None:
         try:

@@ -12,6 +12,7 @@ import logging
 import math
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -57,23 +58,22 @@ def _write_outputs(
     dataset: str, buckets: Iterable[pa.Table], out: Path
 ) -> dict[str, tuple[Path, int]]:
     specs = {s.name: s for s in TABLES[dataset]}
-    writers = {
-        name: BackgroundWriter(out / spec.file_name, spec.arrow_schema(), compression="zstd")
-        for name, spec in specs.items()
-    }
     counts = dict.fromkeys(specs, 0)
     channels: set[str] = set()
     channels_wanted = writes_channels(dataset)
-    try:
+    with ExitStack() as stack:
+        writers = {
+            name: stack.enter_context(
+                BackgroundWriter(out / spec.file_name, spec.arrow_schema(), compression="zstd")
+            )
+            for name, spec in specs.items()
+        }
         for rows in buckets:
             for name, table in DERIVE[dataset](rows).items():
                 writers[name].write_table(table.cast(specs[name].arrow_schema()))
                 counts[name] += table.num_rows
             if channels_wanted:
                 channels.update(pc.unique(rows.column("channel_id")).to_pylist())
-    finally:
-        for w in writers.values():
-            w.close()
     result = {name: (out / specs[name].file_name, counts[name]) for name in specs}
     if channels_wanted:
         path = out / CHANNELS_FILE

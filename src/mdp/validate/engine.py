@@ -6,6 +6,7 @@ outcomes. Keeping the file-level logic pure makes every rule testable on a local
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -134,48 +135,48 @@ def validate_file(
     tally = _Tally(contract, report_rows)
     data_path = out_dir / "data.parquet"
     rejects_path = out_dir / "rejects.parquet"
-    data_writer: BackgroundWriter | None = None
     rejects_writer: BackgroundWriter | None = None
     pending: list[pa.RecordBatch] = []
     pending_rows = 0
-    try:
-        result.format = detect(path, declared_extension)
-        data_writer = BackgroundWriter(data_path, contract.arrow_schema(), compression="zstd")
-        for raw in read_batches(path, contract, result.format, batch_rows):
-            offset = result.rows_in
-            result.rows_in += len(raw)
-            checked = _check(contract, raw, now)
-            for key, mask in checked.violations.items():
-                tally.add(key, mask, offset)
-            for name, count in checked.null_counts.items():
-                tally.nulls[name] = tally.nulls.get(name, 0) + count
-            pending.append(checked.valid)
-            pending_rows += checked.valid.num_rows
-            if pending_rows >= STAGING_ROW_GROUP_ROWS:
+    # The writers close when the block ends, all of them even if one raises (see BackgroundWriter).
+    with ExitStack() as writers:
+        try:
+            result.format = detect(path, declared_extension)
+            data_writer = writers.enter_context(
+                BackgroundWriter(data_path, contract.arrow_schema(), compression="zstd")
+            )
+            for raw in read_batches(path, contract, result.format, batch_rows):
+                offset = result.rows_in
+                result.rows_in += len(raw)
+                checked = _check(contract, raw, now)
+                for key, mask in checked.violations.items():
+                    tally.add(key, mask, offset)
+                for name, count in checked.null_counts.items():
+                    tally.nulls[name] = tally.nulls.get(name, 0) + count
+                pending.append(checked.valid)
+                pending_rows += checked.valid.num_rows
+                if pending_rows >= STAGING_ROW_GROUP_ROWS:
+                    data_writer.write_table(pa.Table.from_batches(pending))
+                    pending, pending_rows = [], 0
+                result.rows_valid += checked.valid.num_rows
+                n_bad = pc.sum(checked.rejected_mask).as_py() or 0
+                if n_bad:
+                    result.rows_rejected += n_bad
+                    if rejects_writer is None:
+                        rejects_writer = writers.enter_context(
+                            BackgroundWriter(
+                                rejects_path, rejects_schema(contract), compression="zstd"
+                            )
+                        )
+                    rejects_writer.write_batch(_rejects_batch(contract, raw, checked, offset))
+            if pending:
                 data_writer.write_table(pa.Table.from_batches(pending))
-                pending, pending_rows = [], 0
-            result.rows_valid += checked.valid.num_rows
-            n_bad = pc.sum(checked.rejected_mask).as_py() or 0
-            if n_bad:
-                result.rows_rejected += n_bad
-                if rejects_writer is None:
-                    rejects_writer = BackgroundWriter(
-                        rejects_path, rejects_schema(contract), compression="zstd"
-                    )
-                rejects_writer.write_batch(_rejects_batch(contract, raw, checked, offset))
-        if pending:
-            data_writer.write_table(pa.Table.from_batches(pending))
-            pending = []
-        result.violations = list(tally.violations.values())
-        _check_thresholds(contract, result, tally.nulls)
-    except FileRejected as rejection:
-        result.rejection = rejection
-        result.violations = list(tally.violations.values())
-    finally:
-        if data_writer is not None:
-            data_writer.close()
-        if rejects_writer is not None:
-            rejects_writer.close()
+                pending = []
+            result.violations = list(tally.violations.values())
+            _check_thresholds(contract, result, tally.nulls)
+        except FileRejected as rejection:
+            result.rejection = rejection
+            result.violations = list(tally.violations.values())
     if result.accepted:
         result.data_path = data_path
         result.rejects_path = rejects_path if result.rows_rejected else None
