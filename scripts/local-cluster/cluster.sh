@@ -190,7 +190,7 @@ record_host_state() {
   done
   iptables-save >"$STATE/restore/iptables"
   ip6tables-save >"$STATE/restore/ip6tables" 2>/dev/null || true
-  find /run/netns -mindepth 1 -maxdepth 1 -printf "%f\n" 2>/dev/null | sort >"$STATE/restore/netns" || true
+  list_dir /run/netns >"$STATE/restore/netns"
 }
 
 network_up() {
@@ -594,30 +594,54 @@ status() {
 }
 
 # What `down` must leave exactly as `up` found it, printed in a stable form: make test-cluster
-# compares the output from before `up` with the output after `down`.
+# compares the output from before `up` with the output after `down`. It must work on a machine
+# where none of it exists yet (no /run/netns before the first network namespace, no ip6tables
+# tables, no kubepods cgroups): every section prints what it finds, and a source it cannot read
+# prints one line saying so, so that appearing or disappearing still shows as a difference. Its
+# pipelines never fail the script (a fresh machine is not an error); only a real change does.
 host_state() {
-  local s
+  local s tool dir
   echo "# sysctls"
-  for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s" 2>/dev/null)"; done
+  for s in "${SYSCTLS[@]}"; do echo "$s=$(sysctl -n "$s" 2>/dev/null || echo '(absent)')"; done
   echo "# iptables, ip6tables (rules, no counters)"
-  local tool
   for tool in iptables-save ip6tables-save; do
     # Rules and non-builtin chains per table; an empty table prints nothing, existing or not.
-    "$tool" 2>/dev/null | awk -v t="$tool" '/^\*/ {table = $0}
-      /^-/ {print t, table, $0} /^:/ && $2 == "-" {print t, table, $1}'
+    local dump
+    if ! command -v "$tool" >/dev/null; then echo "$tool: not installed"; continue; fi
+    if ! dump="$("$tool" 2>/dev/null)"; then echo "$tool: unavailable"; continue; fi
+    awk -v t="$tool" '/^\*/ {table = $0}
+      /^-/ {print t, table, $0} /^:/ && $2 == "-" {print t, table, $1}' <<<"$dump"
   done
   echo "# links and routes"
-  ip -o link show | awk -F': ' '{print $2}' | cut -d@ -f1 | sort
-  ip route show | sort
+  { ip -o link show 2>/dev/null || echo "ip link: unavailable"; } | awk -F': ' '{print $2}' | cut -d@ -f1 | sort
+  { ip route show 2>/dev/null || echo "ip route: unavailable"; } | sort
   echo "# network namespaces"
-  find /run/netns -mindepth 1 -maxdepth 1 -printf "%f\n" 2>/dev/null | sort
+  list_dir /run/netns
+  echo "# Docker state directories"
+  for dir in /var/run/docker /run/docker /var/run/docker.sock "${DOCKER_STATE_DIR:-/var/lib/mdp-local-docker}"; do
+    [ -e "$dir" ] && echo "$dir exists"
+  done
   echo "# mounts under the state directory, cgroups of pods"
   awk -v d="$STATE" 'index($2, d) == 1 {print $2}' /proc/mounts | sort
-  find /sys/fs/cgroup -maxdepth 2 -name 'kubepods*' 2>/dev/null | sort
+  for dir in /sys/fs/cgroup /sys/fs/cgroup/*/; do
+    list_dir "${dir%/}" 'kubepods*'
+  done | sort
   echo "# processes of the cluster"
   # Anchored at the start of the command line, so a shell that merely mentions them is not one.
-  pgrep -a -f "^($K8S_BIN/|$COREDNS_BIN|\S*containerd-shim\S* .*-address $STATE/|containerd --config $STATE/|etcd --name mdp-local)" \
-    | sed 's/^[0-9]* //' | sort || true
+  { pgrep -a -f "^($K8S_BIN/|$COREDNS_BIN|\S*containerd-shim\S* .*-address $STATE/|containerd --config $STATE/|etcd --name mdp-local)" || true; } \
+    | sed 's/^[0-9]* //' | sort
+}
+
+# list_dir DIR [GLOB]: the entries of DIR matching GLOB (default: all), full paths unless GLOB is
+# the default, sorted; nothing when DIR does not exist.
+list_dir() {
+  local dir="$1" glob="${2:-*}" entry
+  [ -d "$dir" ] || return 0
+  # shellcheck disable=SC2086 # GLOB is a pattern, expanded here on purpose
+  for entry in "$dir"/$glob; do
+    [ -e "$entry" ] || continue
+    if [ "$glob" = "*" ]; then basename "$entry"; else echo "$entry"; fi
+  done | sort
 }
 
 case "${1:-}" in

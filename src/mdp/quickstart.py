@@ -81,10 +81,28 @@ def servers() -> Iterator[tuple[MinioServer, PostgresServer]]:
         )
         yield minio, pg
     finally:
+        # From here on every further Ctrl-C or SIGTERM is ignored (the first one already asked
+        # for this): `make` and `uv run` each pass an interrupt on, and a clean-up cut short
+        # would leave the servers' data and .quickstart.json behind.
+        _ignore_stop_signals()
         say("stop", "stopping MinIO and PostgreSQL, deleting their data")
         pg.stop()
         minio.stop()
         STATE_FILE.unlink(missing_ok=True)
+
+
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def _stop_once(signum: int, _frame: object) -> None:
+    """The first SIGINT or SIGTERM starts the clean-up; any later one is ignored, so a second
+    interrupt arriving while the servers are stopped cannot cut the clean-up short."""
+    _ignore_stop_signals()
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(0)
 
 
 def down() -> int:
@@ -216,19 +234,23 @@ def main(argv: list[str] | None = None) -> int:
     if STATE_FILE.exists():
         print("a quickstart seems to be running already; stop it with `make quickstart-down`")
         return 1
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, _stop_once)
+    signal.signal(signal.SIGTERM, _stop_once)
     start = time.perf_counter()
     say("start", "starting MinIO and PostgreSQL on random 127.0.0.1 ports")
-    with servers() as (minio, pg):
-        demo(minio, pg)
-        say("done", f"in {time.perf_counter() - start:.0f} s")
-        if not args.no_wait:
-            say("wait", "servers stay up for exploring; Ctrl-C stops them and deletes the data")
-            try:
+    waiting = False
+    try:
+        with servers() as (minio, pg):
+            demo(minio, pg)
+            say("done", f"in {time.perf_counter() - start:.0f} s")
+            if not args.no_wait:
+                waiting = True
+                say("wait", "servers stay up for exploring; Ctrl-C stops them and deletes the data")
                 while True:
                     time.sleep(3600)
-            except KeyboardInterrupt:
-                print()
+    except KeyboardInterrupt:
+        if not waiting:  # Ctrl-C while the demo ran: the clean-up is done, the demo is not
+            return 130
     return 0
 
 

@@ -3,6 +3,7 @@ its scripts, the stand-in images, and the wiring of the make targets."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -84,3 +85,45 @@ def test_pause_source_compiles_to_a_static_binary(tmp_path: Path) -> None:
         assert proc.wait(timeout=5) == 0  # and exits cleanly on SIGTERM
     finally:
         proc.kill()
+
+
+def _host_state_in_a_fresh_mount_namespace(tmp_path: Path, setup: str = "true") -> str:
+    """`cluster.sh host-state` as a machine that never ran a cluster sees it: /run empty (no
+    /run/netns, no Docker socket) and ip6tables-save failing as it does without the ip6tables
+    tables, in a private mount namespace so nothing of the real machine changes."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir(exist_ok=True)
+    fail = stubs / "ip6tables-save"
+    fail.write_text("#!/bin/sh\necho \"can't initialize ip6tables table 'filter'\" >&2\nexit 1\n")
+    fail.chmod(0o755)
+    script = (
+        "set -e; mount -t tmpfs none /run; "
+        f"{setup}; PATH={stubs}:$PATH exec scripts/local-cluster/cluster.sh host-state"
+    )
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        unshare.append("--map-root-user")
+    done = subprocess.run(
+        [*unshare, "bash", "-c", script], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_host_state_works_where_nothing_of_a_cluster_ever_existed(tmp_path: Path) -> None:
+    out = _host_state_in_a_fresh_mount_namespace(tmp_path)
+    lines = out.splitlines()
+    netns = lines.index("# network namespaces")
+    assert lines[netns + 1] == "# Docker state directories"  # none listed, and no failure
+    assert "ip6tables-save: unavailable" in lines
+    assert "# processes of the cluster" in lines
+
+
+def test_host_state_still_shows_a_real_difference(tmp_path: Path) -> None:
+    before = _host_state_in_a_fresh_mount_namespace(tmp_path)
+    after = _host_state_in_a_fresh_mount_namespace(
+        tmp_path, "mkdir -p /run/netns && touch /run/netns/cni-left-behind /run/docker.sock"
+    )
+    assert before != after
+    added = set(after.splitlines()) - set(before.splitlines())
+    assert added == {"cni-left-behind", "/var/run/docker.sock exists"}
