@@ -1,15 +1,27 @@
-"""A fake of the Metabase endpoints the provisioner uses, served by pytest-httpserver.
+"""TEST STAND-IN for Metabase: a fake of the endpoints the provisioner uses.
 
-Metabase (a JVM server with its own application database) cannot run in CI, so the provisioner is
-tested against this stand-in. It keeps state like Metabase does (ids, collections, cards,
-dashboards and their dashcards), enforces what the real API enforces and the provisioner relies on
-(setup token once, session header, required fields, dashcard shape, ``PUT`` replacing the card
-list), answers in Metabase's shapes (``{"data": [...]}`` lists, the root collection with id
-"root", MBQL 5 ``dataset_query`` as v0.57+ returns it, the password hidden), and records every
-request so tests can assert the exact conversation.
+Metabase itself cannot run here (a JVM server with its own application database; no jar, no
+image, no registry), so the provisioner is tested against this fake, served by
+pytest-httpserver in the tests and baked into the local test cluster's Metabase image
+(``tests/cluster/standins/metabase``). It keeps state like Metabase does (ids, collections,
+cards, dashboards and their dashcards), answers in Metabase's shapes (``{"data": [...]}`` lists,
+the root collection with id "root", MBQL 5 ``dataset_query`` as v0.57+ returns it, the password
+hidden) and records every request so tests can assert the exact conversation.
 
-Payload rules follow the Metabase API documentation (``/api/docs/openapi.json``) and source
-(setup, session, database, collection, card and dashboard endpoints).
+Beyond accepting a request it does what the real server does where a real install would notice;
+each rule cites the Metabase source it mirrors (metabase/metabase, read around the pinned v0.57,
+namespaces ``metabase.warehouses.*``, ``metabase.setup.api``, ``metabase.queries.api.card``,
+``metabase.dashboards.*``, and where they moved on master). It re-implements behaviour only;
+none of Metabase's (AGPL) code is copied. Rules:
+
+* setup token once, session header, required fields, dashcard shape, ``PUT`` replacing the card
+  list;
+* connection tests against ``warehouse`` (a model of the PostgreSQL behind the connection): on
+  ``POST /api/database`` with opportunistic TLS (``ssl: false`` is tried with TLS first and
+  stored as ``ssl: true`` when that works), on ``PUT`` when the details change (400), on
+  ``sync_schema`` (422), and ``POST /api/database/validate``.
+
+Payload rules follow the Metabase API documentation (``/api/docs/openapi.json``) and source.
 """
 
 from __future__ import annotations
@@ -23,6 +35,8 @@ from typing import Any
 from werkzeug import Request, Response
 
 HIDDEN_PASSWORD = "**MetabasePass**"
+"""What Metabase shows instead of a password (``metabase.secrets`` protected-password); sent back
+in a ``PUT``, it means "keep the stored one"."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +65,69 @@ def _need(body: dict[str, Any], *names: str) -> None:
 
 
 @dataclass
+class Warehouse:
+    """The PostgreSQL behind Metabase's warehouse connection, as Metabase's connection test sees
+    it (the fake connects to nothing). The defaults let any login in without TLS: what the
+    cluster stand-in needs, whose real PostgreSQL the fake cannot test."""
+
+    reachable: bool = True
+    tls: bool = False
+    """Whether it accepts TLS connections (then Metabase upgrades ``ssl: false`` to true)."""
+    logins: dict[str, str] | None = None
+    """user -> password of the logins that may connect; None: any login."""
+
+    def connection_error(self, details: dict[str, Any]) -> dict[str, Any] | None:
+        """None when Metabase could connect with ``details``, else the error it answers.
+
+        Mirrors ``test-database-connection`` (warehouses/util.clj; warehouses/api.clj in the
+        v0.5x line): the driver's message humanized by the postgres driver
+        (driver/postgres.clj ``humanize-connection-error-message``) into the ``{message,
+        errors}`` maps of driver/util.clj ``connection-error-messages``."""
+        if not self.reachable:
+            return {
+                "message": "Hmm, we couldn't connect to the database. "
+                "Make sure your Host and Port settings are correct",
+                "errors": {"host": "check your host settings", "port": "check your port settings"},
+            }
+        if details.get("ssl") is True and not self.tls:
+            return {"message": "The server does not support SSL."}  # PgJDBC's own message
+        if self.logins is not None:
+            user = details.get("user")
+            if user not in self.logins:  # FATAL: role "..." does not exist
+                return {
+                    "message": "Looks like your Username is incorrect.",
+                    "errors": {"user": "check your username"},
+                }
+            if self.logins[user] != details.get("password"):  # password authentication failed
+                return {
+                    "message": "Looks like your Password is incorrect.",
+                    "errors": {"password": "check your password"},
+                }
+        return None
+
+    def tested_details(self, details: dict[str, Any]) -> dict[str, Any]:
+        """What ``POST /api/database`` stores, or the error map with ``valid: false``.
+
+        Mirrors ``test-connection-details`` (warehouses/util.clj; warehouses/api.clj in the v0.5x
+        line): details whose ``ssl`` is not true are first tried with ``ssl: true`` and, when that
+        connects, stored so (opportunistic TLS); otherwise tried as given."""
+        if details.get("ssl") is not True:
+            upgraded = {**details, "ssl": True}
+            if self.connection_error(upgraded) is None:
+                return upgraded
+        error = self.connection_error(details)
+        return details if error is None else {**error, "valid": False}
+
+
+@dataclass
 class FakeMetabase:
     unhealthy_checks: int = 0
     """How many /api/health calls answer 503 before Metabase is up."""
     setup_token: str = field(default_factory=lambda: str(uuid.uuid4()))
     users: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    warehouse: Warehouse = field(default_factory=Warehouse)
+    """What Metabase's connection tests find (see ``Warehouse``)."""
     fail_next: dict[str, tuple[int, Any]] = field(default_factory=dict)
     """'METHOD /path' -> (status, body) to answer once instead of handling."""
     sessions: set[str] = field(default_factory=set)
@@ -104,6 +175,7 @@ class FakeMetabase:
         routes = [
             ("GET", r"/api/database", self.list_databases),
             ("POST", r"/api/database", self.create_database),
+            ("POST", r"/api/database/validate", self.validate_database),
             ("PUT", r"/api/database/(\d+)", self.update_database),
             ("POST", r"/api/database/(\d+)/sync_schema", self.sync_schema),
             ("GET", r"/api/collection", self.list_collections),
@@ -176,17 +248,51 @@ class FakeMetabase:
         return {"data": data, "total": len(data)}
 
     def create_database(self, body: dict[str, Any]) -> Any:
+        """POST "/" of warehouses/api.clj (v0.5x; warehouses_rest/api.clj on master): the
+        connection is tested, with opportunistic TLS; a failed test answers 400 with the error
+        map and stores nothing."""
         _need(body, "name", "engine", "details")
-        db = {"id": self.new_id(), **body}
+        tested = self.warehouse.tested_details(body["details"])
+        if tested.get("valid") is False:
+            raise ApiError(400, {k: v for k, v in tested.items() if k != "valid"})
+        db = {"id": self.new_id(), **body, "details": tested}
         self.databases[db["id"]] = db
         return self._shown_database(db)
 
+    def validate_database(self, body: dict[str, Any]) -> Any:
+        """POST "/validate" (same files): the same test as a create, answered 200 with the
+        details that would be stored (``valid: true``) or the error map (``valid: false``)."""
+        wrapped = body.get("details") or {}
+        _need(wrapped, "engine", "details")
+        tested = self.warehouse.tested_details(wrapped["details"])
+        return {**tested, "valid": tested.get("valid") is not False}
+
     def update_database(self, db_id: int, body: dict[str, Any]) -> Any:
-        self.databases[self._exists(self.databases, db_id)].update(body)
-        return self._shown_database(self.databases[db_id])
+        """PUT "/:id" (same files): the details are merged into the stored ones (the hidden
+        password meaning "keep it"), tested when they changed, without any TLS upgrade, and a
+        failed test answers 400 and changes nothing."""
+        db = self.databases[self._exists(self.databases, db_id)]
+        if body.get("details") is not None:
+            incoming = {
+                k: db["details"].get(k) if k == "password" and v == HIDDEN_PASSWORD else v
+                for k, v in body["details"].items()
+            }
+            details = {**db["details"], **incoming}
+            if details != db["details"]:
+                error = self.warehouse.connection_error(details)
+                if error is not None:
+                    raise ApiError(400, error)
+            body = {**body, "details": details}
+        db.update(body)
+        return self._shown_database(db)
 
     def sync_schema(self, db_id: int, _: Any) -> Any:
-        self._exists(self.databases, db_id)
+        """POST "/:id/sync_schema" (same files): the stored details are tested first; a failure
+        is thrown with status 422, so the body is the bare message."""
+        db = self.databases[self._exists(self.databases, db_id)]
+        error = self.warehouse.connection_error(db["details"])
+        if error is not None:
+            raise ApiError(422, error["message"])
         return {"status": "ok"}
 
     # --- collections -------------------------------------------------------------------------

@@ -1,0 +1,154 @@
+"""The fake Metabase (tests/metabase/fake.py) keeps the rules of the real server it stands in for.
+
+The provisioner's tests are only as good as the fake: each rule a real install would trip over
+(connection tests, opportunistic TLS, ...) is shown here through HTTP, the way the provisioner
+meets it, so a fake that lost a rule fails here and not in production."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pytest_httpserver import HTTPServer
+
+from tests.metabase.fake import HIDDEN_PASSWORD, FakeMetabase
+
+DETAILS = {
+    "host": "mdp-postgresql",
+    "port": 5432,
+    "dbname": "warehouse",
+    "user": "mdp_readonly",
+    "password": "reader-pw",
+    "ssl": False,
+}
+
+
+@pytest.fixture
+def api(fake: FakeMetabase, httpserver: HTTPServer) -> Iterator[httpx.Client]:
+    """An admin session on the fake, as the provisioner has after logging in."""
+    with httpx.Client(base_url=httpserver.url_for("/"), timeout=5) as client:
+        token = client.get("/api/session/properties").json()["setup-token"]
+        session = client.post(
+            "/api/setup",
+            json={
+                "token": token,
+                "user": {"email": "admin@mdp.local", "password": "s3cret-Admin-pw"},
+                "prefs": {"site_name": "Mini Data Platform"},
+            },
+        )
+        session.raise_for_status()
+        client.headers["X-Metabase-Session"] = session.json()["id"]
+        yield client
+
+
+def create_database(api: httpx.Client, **details: Any) -> httpx.Response:
+    return api.post(
+        "/api/database",
+        json={"engine": "postgres", "name": "Warehouse", "details": {**DETAILS, **details}},
+    )
+
+
+# --- connection tests: opportunistic TLS, 400 on create/update, 422 on sync ----------------
+
+
+def test_a_new_connection_is_upgraded_to_tls_when_postgresql_speaks_it(
+    fake: FakeMetabase, api: httpx.Client
+) -> None:
+    fake.warehouse.tls = True
+
+    created = create_database(api, ssl=False)
+
+    assert created.status_code == 200
+    assert created.json()["details"]["ssl"] is True  # stored as it connected, not as sent
+    assert created.json()["details"]["password"] == HIDDEN_PASSWORD
+
+
+def test_without_tls_the_connection_is_stored_as_sent(
+    fake: FakeMetabase, api: httpx.Client
+) -> None:
+    created = create_database(api, ssl=False)
+
+    assert created.json()["details"]["ssl"] is False
+
+
+def test_an_update_is_tested_but_never_upgraded(fake: FakeMetabase, api: httpx.Client) -> None:
+    fake.warehouse.tls = True
+    db_id = create_database(api).json()["id"]
+
+    updated = api.put(
+        f"/api/database/{db_id}",
+        json={"details": {**DETAILS, "ssl": False, "password": HIDDEN_PASSWORD}},
+    )
+
+    assert updated.status_code == 200
+    assert updated.json()["details"]["ssl"] is False  # a PUT stores what it was sent
+    assert fake.databases[db_id]["details"]["password"] == "reader-pw"  # the hidden one kept
+
+
+def test_validate_answers_what_a_create_would_store(fake: FakeMetabase, api: httpx.Client) -> None:
+    fake.warehouse.tls = True
+
+    answer = api.post(
+        "/api/database/validate", json={"details": {"engine": "postgres", "details": DETAILS}}
+    )
+
+    assert answer.status_code == 200
+    assert answer.json() == {**DETAILS, "ssl": True, "valid": True}
+    assert fake.databases == {}
+
+
+@pytest.mark.parametrize(
+    ("warehouse", "message"),
+    [
+        ({"logins": {}}, "Looks like your Username is incorrect."),
+        ({"logins": {"mdp_readonly": "old-pw"}}, "Looks like your Password is incorrect."),
+        ({"reachable": False}, "Hmm, we couldn't connect to the database."),
+    ],
+)
+def test_a_failed_connection_test_refuses_the_create(
+    fake: FakeMetabase, api: httpx.Client, warehouse: dict[str, Any], message: str
+) -> None:
+    for name, value in warehouse.items():
+        setattr(fake.warehouse, name, value)
+
+    refused = create_database(api)
+
+    assert refused.status_code == 400
+    assert refused.json()["message"].startswith(message)
+    assert "specific-errors" not in refused.json()  # not a payload error: a connection test
+    assert fake.databases == {}
+    validated = api.post(
+        "/api/database/validate", json={"details": {"engine": "postgres", "details": DETAILS}}
+    )
+    assert validated.status_code == 200
+    assert validated.json()["valid"] is False
+
+
+def test_a_failed_connection_test_refuses_a_changed_update_only(
+    fake: FakeMetabase, api: httpx.Client
+) -> None:
+    db_id = create_database(api).json()["id"]
+    fake.warehouse.logins = {"mdp_readonly": "new-pw"}
+
+    same = api.put(f"/api/database/{db_id}", json={"name": "Warehouse", "details": DETAILS})
+    changed = api.put(f"/api/database/{db_id}", json={"details": {**DETAILS, "port": 5433}})
+
+    assert same.status_code == 200  # unchanged details are not tested again
+    assert changed.status_code == 400
+    assert changed.json()["message"] == "Looks like your Password is incorrect."
+    assert fake.databases[db_id]["details"]["port"] == 5432
+
+
+def test_sync_schema_tests_the_stored_connection_and_answers_422(
+    fake: FakeMetabase, api: httpx.Client
+) -> None:
+    db_id = create_database(api).json()["id"]
+    assert api.post(f"/api/database/{db_id}/sync_schema").json() == {"status": "ok"}
+    fake.warehouse.reachable = False
+
+    refused = api.post(f"/api/database/{db_id}/sync_schema")
+
+    assert refused.status_code == 422
+    assert refused.json().startswith("Hmm, we couldn't connect to the database.")
