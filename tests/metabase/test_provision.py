@@ -7,6 +7,7 @@ tests show what the provisioner sends and that repeating it converges."""
 from __future__ import annotations
 
 import json
+from dataclasses import astuple
 from typing import Any
 
 import pytest
@@ -330,6 +331,58 @@ def test_a_changed_connection_is_updated_and_the_password_sent_on_request(
     assert f"PUT /api/database/{db_id}" not in fake.writes()
     provision(client, CONTENT, ADMIN, moved, wait_seconds=5, update_connection=True)
     assert body_of(fake, f"PUT /api/database/{db_id}")["details"]["password"] == "reader-pw"
+
+
+def test_a_connection_metabase_upgraded_to_tls_is_not_put_back(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    fake.warehouse.tls = True  # PostgreSQL accepts TLS: Metabase stores ssl: true
+    run(client)
+    (db_id,) = fake.databases
+    assert body_of(fake, "POST /api/database")["details"]["ssl"] is False  # TLS not required
+    assert fake.databases[db_id]["details"]["ssl"] is True
+    fake.calls.clear()
+
+    report = run(client)
+
+    assert fake.writes() == ["POST /api/session", f"POST /api/database/{db_id}/sync_schema"]
+    assert report.unchanged["database"] == 1
+    assert fake.databases[db_id]["details"]["ssl"] is True
+
+
+def test_an_update_keeps_the_tls_metabase_found(fake: FakeMetabase, client: MetabaseClient) -> None:
+    fake.warehouse.tls = True
+    run(client)
+    (db_id,) = fake.databases
+    moved = WarehouseLogin("pg.other", 5432, "warehouse", "mdp_readonly", "reader-pw")
+
+    provision(client, CONTENT, ADMIN, moved, wait_seconds=5)
+
+    put = body_of(fake, f"PUT /api/database/{db_id}")
+    assert put["details"]["host"] == "pg.other"
+    assert put["details"]["ssl"] is True  # what a create would store, not ssl: false
+    assert fake.databases[db_id]["details"]["ssl"] is True
+    fake.calls.clear()
+    provision(client, CONTENT, ADMIN, moved, wait_seconds=5, update_connection=True)
+    assert body_of(fake, f"PUT /api/database/{db_id}")["details"]["ssl"] is True  # a rotation too
+    fake.calls.clear()
+    provision(client, CONTENT, ADMIN, moved, wait_seconds=5)
+    assert f"PUT /api/database/{db_id}" not in fake.writes()
+
+
+def test_required_tls_that_is_off_is_turned_on(fake: FakeMetabase, client: MetabaseClient) -> None:
+    run(client)  # no TLS required, none offered: stored ssl: false
+    (db_id,) = fake.databases
+    fake.warehouse.tls = True
+    required = WarehouseLogin(*astuple(WAREHOUSE)[:5], ssl=True)
+    fake.calls.clear()
+
+    provision(client, CONTENT, ADMIN, required, wait_seconds=5)
+
+    assert body_of(fake, f"PUT /api/database/{db_id}")["details"]["ssl"] is True
+    fake.calls.clear()
+    provision(client, CONTENT, ADMIN, required, wait_seconds=5)
+    assert f"PUT /api/database/{db_id}" not in fake.writes()
 
 
 def test_waits_for_metabase_to_become_healthy(

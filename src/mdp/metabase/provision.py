@@ -5,9 +5,13 @@ Order of work, each step idempotent on its own:
 1. Log in: on a fresh Metabase (``has-user-setup`` false) finish the first-time setup with the
    one-time setup token and the admin credentials from the Secret; afterwards log in with them.
 2. The warehouse connection (found by name): created with the read-only login, updated only when
-   its host, port, database, user or SSL flag differ (Metabase never returns the password, so a
-   rotated password is pushed with ``--update-connection``). Then a schema sync is requested, so
-   views added by a new migration show up without waiting for Metabase's hourly sync.
+   its host, port, database or user differ, or TLS is required and off (Metabase never returns
+   the password, so a rotated password is pushed with ``--update-connection``). Metabase tests a
+   connection before storing it and, given ``ssl: false``, stores ``ssl: true`` when PostgreSQL
+   accepts TLS: a connection we do not require TLS for is the same with either, and an update
+   sends the ``ssl`` Metabase's own test (``POST /api/database/validate``) settles on, so it
+   neither turns TLS off nor differs on the next run. Then a schema sync is requested, so views
+   added by a new migration show up without waiting for Metabase's hourly sync.
 3. Collections, questions, dashboards, in that order (each refers to ids of the one before),
    found by the key in their description (``content.mark``), created when missing, updated in
    place when any managed field differs, left alone otherwise.
@@ -59,6 +63,24 @@ class WarehouseLogin:
             "user": self.user,
             "ssl": self.ssl,
         }
+
+    def details(self) -> dict[str, Any]:
+        """What Metabase is sent: the visible fields and the password."""
+        return {**self.visible_details(), "password": self.password}
+
+    def matches(self, shown: dict[str, Any]) -> bool:
+        """Whether Metabase's stored connection (``shown``, from ``GET /api/database``) is this
+        one. ``ssl`` is the only field Metabase changes by itself (to true, when PostgreSQL
+        accepts TLS), so it differs only when we require TLS and it is off."""
+        port = shown.get("port")
+        now = {
+            "host": shown.get("host"),
+            "port": int(port) if port is not None else None,  # the UI saves it as text
+            "dbname": shown.get("dbname"),
+            "user": shown.get("user"),
+        }
+        want = {k: v for k, v in self.visible_details().items() if k != "ssl"}
+        return now == want and (bool(shown.get("ssl")) or not self.ssl)
 
 
 @dataclass
@@ -205,7 +227,6 @@ class Provisioner:
 
     def ensure_database(self) -> int:
         name = self.content.database.name
-        details = {**self.warehouse.visible_details(), "password": self.warehouse.password}
         found = [
             d
             for d in _as_list(self.client.get("/api/database"))
@@ -217,7 +238,7 @@ class Provisioner:
                 {
                     "engine": "postgres",
                     "name": name,
-                    "details": details,
+                    "details": self.warehouse.details(),
                     "is_full_sync": True,
                     "is_on_demand": False,
                     "auto_run_queries": True,
@@ -227,21 +248,28 @@ class Provisioner:
             self.report.database_id = int(created["id"])
             return self.report.database_id
         current = min(found, key=lambda d: d["id"])
-        shown = current.get("details") or {}
-        visible = {k: shown.get(k) for k in self.warehouse.visible_details()}
-        port = visible.get("port")
-        visible["port"] = int(port) if port is not None else None  # the UI saves it as text
-        visible["ssl"] = bool(visible.get("ssl"))
-        if self.update_connection or visible != self.warehouse.visible_details():
+        if self.update_connection or not self.warehouse.matches(current.get("details") or {}):
             self.client.put(
                 f"/api/database/{current['id']}",
-                {"engine": "postgres", "name": name, "details": details},
+                {"engine": "postgres", "name": name, "details": self._details_to_store()},
             )
             self.report.note("database", name, "updated", current["id"])
         else:
             self.report.note("database", name, "unchanged", current["id"])
         self.report.database_id = int(current["id"])
         return self.report.database_id
+
+    def _details_to_store(self) -> dict[str, Any]:
+        """Our details with the ``ssl`` Metabase would store for them on a create: an update is
+        stored as sent (no TLS upgrade), so sending ``ssl: false`` would turn off the TLS
+        Metabase found when it created the connection."""
+        details = self.warehouse.details()
+        answer = self.client.post(
+            "/api/database/validate", {"details": {"engine": "postgres", "details": details}}
+        )
+        if answer.get("valid") is not False:
+            details["ssl"] = bool(answer.get("ssl", details["ssl"]))
+        return details
 
     # --- 3. content ---------------------------------------------------------------------------
 
