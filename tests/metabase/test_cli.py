@@ -103,3 +103,16 @@ def test_metabase_not_coming_up_is_a_retryable_failure(tmp_path: Path) -> None:
     assert done.returncode == exitcodes.FAULT  # the Job's backoffLimit tries again
     assert "was not healthy after" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_warehouse_metabase_cannot_connect_to_is_a_retryable_failure(
+    fake: FakeMetabase, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    fake.warehouse.logins = {}  # the read-only login does not exist (yet)
+
+    done = provision(job_env(httpserver.url_for("/"), tmp_path))
+
+    assert done.returncode == exitcodes.FAULT  # the Job's backoffLimit tries again
+    assert "Metabase could not connect to the warehouse as mdp_readonly" in done.stderr
+    assert result(done)["error"]["terminal"] is False
+    assert "Traceback" not in done.stderr

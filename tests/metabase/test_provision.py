@@ -385,6 +385,76 @@ def test_required_tls_that_is_off_is_turned_on(fake: FakeMetabase, client: Metab
     assert f"PUT /api/database/{db_id}" not in fake.writes()
 
 
+def test_a_connection_test_failing_until_the_login_exists_is_retried(
+    fake: FakeMetabase, httpserver: Any
+) -> None:
+    fake.warehouse.logins = {}  # first install: the setup Job has not created mdp_readonly yet
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 2:  # meanwhile the login appears
+            fake.warehouse.logins = {"mdp_readonly": "reader-pw"}
+
+    with MetabaseClient(httpserver.url_for("/"), sleep=sleep) as client:
+        report = run(client)
+
+    assert fake.lines().count("POST /api/database") == 3
+    assert sleeps == [1.0, 2.0]
+    assert report.created["database"] == ["Warehouse"]
+    assert len(fake.dashboards) == 3
+
+
+def test_a_connection_test_that_keeps_failing_is_a_fault_not_a_refusal(
+    fake: FakeMetabase, client: MetabaseClient, sleeps: list[float]
+) -> None:
+    fake.warehouse.logins = {"mdp_readonly": "another-pw"}
+
+    with pytest.raises(TransientError, match=r"Password is incorrect") as e:
+        run(client)
+
+    assert not e.value.terminal  # exit 1: the Job tries again, bounded by its backoffLimit
+    assert "as mdp_readonly at mdp-postgresql:5432/warehouse (5 connection tests)" in str(e.value)
+    assert "PG__PASSWORD" in str(e.value)
+    assert fake.lines().count("POST /api/database") == 5
+    assert sleeps == [1.0, 2.0, 4.0, 8.0]
+    assert fake.databases == {}
+
+
+def test_a_failing_update_or_sync_is_a_fault_too(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    run(client)
+    (db_id,) = fake.databases
+    fake.warehouse.reachable = False
+    moved = WarehouseLogin("pg.other", 5432, "warehouse", "mdp_readonly", "reader-pw")
+
+    with pytest.raises(TransientError, match="couldn't connect to the database"):
+        provision(client, CONTENT, ADMIN, moved, wait_seconds=5, connection_tests=2)
+    assert fake.lines().count("POST /api/database/validate") == 2
+    assert fake.databases[db_id]["details"]["host"] == "mdp-postgresql"
+    fake.calls.clear()
+    with pytest.raises(TransientError, match="couldn't connect to the database"):
+        provision(client, CONTENT, ADMIN, WAREHOUSE, wait_seconds=5, connection_tests=2)
+    assert fake.lines().count(f"POST /api/database/{db_id}/sync_schema") == 2  # the 422
+
+
+def test_a_payload_metabase_refuses_on_the_connection_stays_terminal(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    fake.fail_next["POST /api/database"] = (
+        400,
+        {"errors": {"name": "value must be a non-blank string."},
+         "specific-errors": {"name": ["should be a string"]}},
+    )  # fmt: skip
+
+    with pytest.raises(MetabaseError, match=r"POST /api/database: HTTP 400") as e:
+        run(client)
+
+    assert e.value.terminal
+    assert fake.lines().count("POST /api/database") == 1
+
+
 def test_waits_for_metabase_to_become_healthy(
     fake: FakeMetabase, client: MetabaseClient, sleeps: list[float]
 ) -> None:

@@ -26,11 +26,25 @@ _RETRY_STATUS = frozenset({502, 503, 504})
 
 
 class MetabaseError(TerminalError):
-    """Metabase refused a request; retrying the same request cannot help."""
+    """Metabase refused a request; retrying the same request cannot help (unless the caller
+    knows better: a failed connection test, see ``provision``)."""
 
-    def __init__(self, method: str, path: str, status: int, detail: str) -> None:
+    def __init__(self, method: str, path: str, status: int, detail: str, body: Any = None) -> None:
         super().__init__(f"Metabase refused {method} {path}: HTTP {status}: {detail}")
+        self.method = method
+        self.path = path
         self.status = status
+        self.detail = detail
+        self.body = body
+        """Metabase's decoded answer (None when it was not JSON), for callers that tell
+        refusals apart by their shape."""
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _detail(response: httpx.Response) -> str:
@@ -82,6 +96,13 @@ class MetabaseClient:
     def _delay(self, attempt: int) -> float:
         return float(min(self.backoff * 2 ** (attempt - 1), self.max_backoff))
 
+    def back_off(self, attempt: int) -> float:
+        """Sleep the doubling back-off after failed attempt ``attempt`` (1, 2, ...) and return
+        it: for callers that retry a refusal they know to be passing."""
+        delay = self._delay(attempt)
+        self._sleep(delay)
+        return delay
+
     def wait_until_healthy(self, deadline_seconds: float) -> None:
         """Poll ``GET /api/health`` until it says ok: a first start migrates Metabase's database
         and takes minutes, during which it answers 503 or refuses connections."""
@@ -132,7 +153,9 @@ class MetabaseClient:
             log.warning("%s %s: %s; retry %d in %.0f s", method, path, problem, attempt, delay)
             self._sleep(delay)
         if response.is_error:
-            raise MetabaseError(method, path, response.status_code, _detail(response))
+            raise MetabaseError(
+                method, path, response.status_code, _detail(response), _body(response)
+            )
         return response.json() if response.content else None
 
     def get(self, path: str, **params: Any) -> Any:

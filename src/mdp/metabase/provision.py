@@ -11,7 +11,10 @@ Order of work, each step idempotent on its own:
    accepts TLS: a connection we do not require TLS for is the same with either, and an update
    sends the ``ssl`` Metabase's own test (``POST /api/database/validate``) settles on, so it
    neither turns TLS off nor differs on the next run. Then a schema sync is requested, so views
-   added by a new migration show up without waiting for Metabase's hourly sync.
+   added by a new migration show up without waiting for Metabase's hourly sync. A failed
+   connection test (400 on create/update, 422 on the sync) is retried with back-off, since on a
+   first install the read-only login or PostgreSQL may not be ready yet; if it lasts, the run is
+   a fault (``TransientError``, exit 1) that the Job retries, not a refusal.
 3. Collections, questions, dashboards, in that order (each refers to ids of the one before),
    found by the key in their description (``content.mark``), created when missing, updated in
    place when any managed field differs, left alone otherwise.
@@ -27,13 +30,19 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from mdp.errors import ConfigError, TerminalError
+from mdp.errors import ConfigError, TerminalError, TransientError
 from mdp.metabase.client import MetabaseClient, MetabaseError
 from mdp.metabase.content import Content, Dashboard, key_of, mark
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CONNECTION_TESTS = 5
+"""How many times one run lets Metabase test the warehouse connection before giving up (with the
+client's back-off: about 15 s at the default 1 s); the Job then retries the whole run."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,31 @@ def query_of(dataset_query: dict[str, Any] | None) -> tuple[str | None, int | No
     return (sql if isinstance(sql, str) else None), database
 
 
+class _ConnectionTestError(Exception):
+    """Metabase could not connect to the warehouse with the details it was given."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _failed_connection_test(e: MetabaseError) -> str | None:
+    """Metabase's reason when ``e`` is a failed connection test, else None. ``POST`` and ``PUT
+    /api/database`` answer 400 with the test's ``{message, errors}`` (a payload error has
+    ``specific-errors`` instead); ``sync_schema`` answers 422 with the bare message."""
+    if e.status == 422 and e.path.endswith("/sync_schema"):
+        return e.detail
+    if (
+        e.status == 400
+        and e.method in {"POST", "PUT"}
+        and e.path.startswith("/api/database")
+        and isinstance(e.body, dict)
+        and "specific-errors" not in e.body
+    ):
+        return e.detail
+    return None
+
+
 def _as_list(payload: Any) -> list[dict[str, Any]]:
     """List endpoints answer a bare list or, in newer versions, ``{"data": [...]}``."""
     if isinstance(payload, dict):
@@ -166,18 +200,20 @@ class Provisioner:
         warehouse: WarehouseLogin,
         *,
         update_connection: bool = False,
+        connection_tests: int = CONNECTION_TESTS,
     ) -> None:
         self.client = client
         self.content = content
         self.admin = admin
         self.warehouse = warehouse
         self.update_connection = update_connection
+        self.connection_tests = connection_tests
         self.report = Report()
 
     def run(self) -> Report:
         self.log_in()
         database_id = self.ensure_database()
-        self.client.post(f"/api/database/{database_id}/sync_schema")
+        self._tested(lambda: self.client.post(f"/api/database/{database_id}/sync_schema"))
         collections = self.ensure_collections()
         questions = self.ensure_questions(database_id, collections)
         for dashboard in self.content.dashboards:
@@ -233,25 +269,29 @@ class Provisioner:
             if d.get("name") == name and d.get("engine") == "postgres"
         ]
         if not found:
-            created = self.client.post(
-                "/api/database",
-                {
-                    "engine": "postgres",
-                    "name": name,
-                    "details": self.warehouse.details(),
-                    "is_full_sync": True,
-                    "is_on_demand": False,
-                    "auto_run_queries": True,
-                },
+            created = self._tested(
+                lambda: self.client.post(
+                    "/api/database",
+                    {
+                        "engine": "postgres",
+                        "name": name,
+                        "details": self.warehouse.details(),
+                        "is_full_sync": True,
+                        "is_on_demand": False,
+                        "auto_run_queries": True,
+                    },
+                )
             )
             self.report.note("database", name, "created", created["id"])
             self.report.database_id = int(created["id"])
             return self.report.database_id
         current = min(found, key=lambda d: d["id"])
         if self.update_connection or not self.warehouse.matches(current.get("details") or {}):
-            self.client.put(
-                f"/api/database/{current['id']}",
-                {"engine": "postgres", "name": name, "details": self._details_to_store()},
+            self._tested(
+                lambda: self.client.put(
+                    f"/api/database/{current['id']}",
+                    {"engine": "postgres", "name": name, "details": self._details_to_store()},
+                )
             )
             self.report.note("database", name, "updated", current["id"])
         else:
@@ -267,9 +307,44 @@ class Provisioner:
         answer = self.client.post(
             "/api/database/validate", {"details": {"engine": "postgres", "details": details}}
         )
-        if answer.get("valid") is not False:
-            details["ssl"] = bool(answer.get("ssl", details["ssl"]))
+        if answer.get("valid") is False:
+            raise _ConnectionTestError(str(answer.get("message") or answer))
+        details["ssl"] = bool(answer.get("ssl", details["ssl"]))
         return details
+
+    def _tested(self, call: Callable[[], T]) -> T:
+        """Run ``call``, a request on which Metabase tests the warehouse connection, again with
+        back-off while that test fails, up to ``connection_tests`` times; then a fault
+        (``TransientError``): the login may just not exist yet, so the Job should try again."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return call()
+            except MetabaseError as e:
+                reason = _failed_connection_test(e)
+                if reason is None:
+                    raise
+            except _ConnectionTestError as e:
+                reason = e.reason
+            reason = reason.rstrip(".")
+            w = self.warehouse
+            if attempt >= self.connection_tests:
+                raise TransientError(
+                    f"Metabase could not connect to the warehouse as {w.user} at "
+                    f"{w.host}:{w.port}/{w.dbname} ({attempt} connection tests): {reason}. The "
+                    "read-only login or PostgreSQL may not be ready yet, so this is a fault the "
+                    "Job retries; if it lasts, check PG__HOST, PG__PORT, PG__DATABASE and the "
+                    "login PG__USER/PG__PASSWORD (on Kubernetes the postgresReader Secret)."
+                )
+            delay = self.client.back_off(attempt)
+            log.warning(
+                "Metabase could not connect to the warehouse (%s); test %d of %d, next in %.0f s",
+                reason,
+                attempt,
+                self.connection_tests,
+                delay,
+            )
 
     # --- 3. content ---------------------------------------------------------------------------
 
@@ -421,7 +496,15 @@ def provision(
     *,
     wait_seconds: float,
     update_connection: bool = False,
+    connection_tests: int = CONNECTION_TESTS,
 ) -> Report:
     """Wait for Metabase to be healthy, then provision it; see the module docstring."""
     client.wait_until_healthy(wait_seconds)
-    return Provisioner(client, content, admin, warehouse, update_connection=update_connection).run()
+    return Provisioner(
+        client,
+        content,
+        admin,
+        warehouse,
+        update_connection=update_connection,
+        connection_tests=connection_tests,
+    ).run()
