@@ -19,7 +19,8 @@ none of Metabase's (AGPL) code is copied. Rules:
 * connection tests against ``warehouse`` (a model of the PostgreSQL behind the connection): on
   ``POST /api/database`` with opportunistic TLS (``ssl: false`` is tried with TLS first and
   stored as ``ssl: true`` when that works), on ``PUT`` when the details change (400), on
-  ``sync_schema`` (422), and ``POST /api/database/validate``.
+  ``sync_schema`` (422), and ``POST /api/database/validate``;
+* the password policy of ``POST /api/setup`` (complexity level and common passwords, 400).
 
 Payload rules follow the Metabase API documentation (``/api/docs/openapi.json``) and source.
 """
@@ -56,6 +57,38 @@ class ApiError(Exception):
         super().__init__(status)
         self.status = status
         self.body = body
+
+
+COMMON_PASSWORDS = frozenset(
+    {"123456", "password1", "passw0rd", "abc123", "qwerty123", "letmein1", "welcome1", "admin123"}
+)
+"""A sample of the list Metabase refuses (resources/common_passwords.txt, ~12k entries from
+zxcvbn that pass its default complexity), compared in lower case: enough to show the rule."""
+
+PASSWORD_COMPLEXITY = {
+    "weak": {"total": 6},
+    "normal": {"total": 6, "digit": 1},
+    "strong": {"total": 8, "lower": 2, "upper": 2, "digit": 1, "special": 1},
+}
+"""Minimum counts per character class for each MB_PASSWORD_COMPLEXITY level (util/password.clj
+``complexity->char-type->min``); "total" is the length."""
+
+
+def password_is_valid(password: str, complexity: str = "normal", length: int | None = None) -> bool:
+    """Metabase's check of a new password (util/password.clj ``is-valid?``): the minimum counts of
+    the configured level (MB_PASSWORD_COMPLEXITY, default "normal" in config.clj's app defaults;
+    MB_PASSWORD_LENGTH overrides the length), and, unless the level is "weak", not on the common
+    list. A character that is not a lower or upper case letter or a digit counts as special."""
+    counts = {"total": len(password), "lower": 0, "upper": 0, "digit": 0, "special": 0}
+    for c in password:
+        kind = (
+            "lower" if c.islower() else "upper" if c.isupper() else "digit" if c.isdigit() else
+            "special"
+        )  # fmt: skip
+        counts[kind] += 1
+    minimum = {**PASSWORD_COMPLEXITY[complexity], **({"total": length} if length else {})}
+    complex_enough = all(counts[kind] >= n for kind, n in minimum.items())
+    return complex_enough and (complexity == "weak" or password.lower() not in COMMON_PASSWORDS)
 
 
 def _need(body: dict[str, Any], *names: str) -> None:
@@ -126,6 +159,10 @@ class FakeMetabase:
     setup_token: str = field(default_factory=lambda: str(uuid.uuid4()))
     users: dict[str, str] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    password_complexity: str = "normal"
+    """MB_PASSWORD_COMPLEXITY of this Metabase: weak, normal (Metabase's default) or strong."""
+    password_length: int | None = None
+    """MB_PASSWORD_LENGTH: overrides the level's minimum length."""
     warehouse: Warehouse = field(default_factory=Warehouse)
     """What Metabase's connection tests find (see ``Warehouse``)."""
     fail_next: dict[str, tuple[int, Any]] = field(default_factory=dict)
@@ -225,6 +262,16 @@ class FakeMetabase:
         user = body.get("user") or {}
         _need(user, "email", "password")
         _need(body.get("prefs") or {}, "site_name")
+        if not password_is_valid(user["password"], self.password_complexity, self.password_length):
+            # setup/api.clj POST "/": user.password is ms/ValidPassword (util/malli/schema.clj),
+            # whose API error message is this whatever the reason; the errors nest like the body.
+            raise ApiError(
+                400,
+                {
+                    "errors": {"user": {"password": "password is too common."}},
+                    "specific-errors": {"user": {"password": ["password is too common."]}},
+                },
+            )
         self.users[user["email"]] = user["password"]
         return self._session()
 

@@ -116,3 +116,18 @@ def test_a_warehouse_metabase_cannot_connect_to_is_a_retryable_failure(
     assert "Metabase could not connect to the warehouse as mdp_readonly" in done.stderr
     assert result(done)["error"]["terminal"] is False
     assert "Traceback" not in done.stderr
+
+
+def test_a_weak_admin_password_fails_for_good_with_the_policy_named(
+    fake: FakeMetabase, httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    env = job_env(httpserver.url_for("/"), tmp_path)
+    Path(env["METABASE__ADMIN_PASSWORD_FILE"]).write_text("qwerty123\n")
+
+    done = provision(env)
+
+    assert done.returncode == exitcodes.TERMINAL
+    (line,) = [ln for ln in done.stderr.splitlines() if "refused the admin password" in ln]
+    assert "password policy" in line
+    assert "metabaseAdmin Secret" in line
+    assert result(done)["error"]["error"] == "ConfigError"

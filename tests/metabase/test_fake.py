@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pytest_httpserver import HTTPServer
 
-from tests.metabase.fake import HIDDEN_PASSWORD, FakeMetabase
+from tests.metabase.fake import HIDDEN_PASSWORD, FakeMetabase, password_is_valid
 
 DETAILS = {
     "host": "mdp-postgresql",
@@ -152,3 +152,47 @@ def test_sync_schema_tests_the_stored_connection_and_answers_422(
 
     assert refused.status_code == 422
     assert refused.json().startswith("Hmm, we couldn't connect to the database.")
+
+
+# --- the password policy of the first-time setup ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("password", "complexity", "valid"),
+    [
+        ("s3cret-Admin-pw", "normal", True),
+        ("abc12", "normal", False),  # 5 characters, 6 needed
+        ("abcdefgh", "normal", False),  # no digit
+        ("Password1", "normal", False),  # a common password, whatever its case
+        ("password1", "weak", True),  # "weak" skips the common list
+        ("s3cret-admin-pw", "strong", False),  # strong: 2 upper case letters
+        ("S3cret-Admin-pw", "strong", True),
+        ("Zz9-" * 2, "strong", True),  # 8 characters, 2 upper, 2 lower, a digit, a symbol
+    ],
+)
+def test_passwords_are_checked_like_metabase_does(
+    password: str, complexity: str, valid: bool
+) -> None:
+    assert password_is_valid(password, complexity) is valid
+
+
+def test_a_longer_minimum_length_overrides_the_level() -> None:
+    assert password_is_valid("s3cret-Admin-pw", "normal", length=16) is False
+
+
+def test_setup_refuses_a_weak_admin_password_and_stays_open(
+    fake: FakeMetabase, httpserver: HTTPServer
+) -> None:
+    with httpx.Client(base_url=httpserver.url_for("/"), timeout=5) as client:
+        token = client.get("/api/session/properties").json()["setup-token"]
+        body = {
+            "token": token,
+            "user": {"email": "admin@mdp.local", "password": "password1"},
+            "prefs": {"site_name": "Mini Data Platform"},
+        }
+        refused = client.post("/api/setup", json=body)
+        assert refused.status_code == 400
+        assert refused.json()["errors"] == {"user": {"password": "password is too common."}}
+        assert fake.users == {}
+        body["user"]["password"] = "s3cret-Admin-pw"
+        assert client.post("/api/setup", json=body).status_code == 200  # the token still works

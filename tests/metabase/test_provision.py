@@ -505,6 +505,26 @@ def test_wrong_admin_password_is_a_clear_terminal_error(
     assert e.value.terminal
 
 
+def test_a_weak_admin_password_is_explained_in_one_line(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    weak = Admin("admin@mdp.local", "password1")  # long enough, has a digit, but common
+
+    with pytest.raises(ConfigError) as e:
+        provision(client, CONTENT, weak, WAREHOUSE, wait_seconds=5)
+
+    message = e.value.message
+    assert e.value.terminal  # retrying with the same Secret cannot help
+    assert "\n" not in message
+    assert "refused the admin password of admin@mdp.local ('password is too common.')" in message
+    assert "MB_PASSWORD_COMPLEXITY" in message  # which policy
+    assert "metabaseAdmin Secret" in message  # what to change
+    assert "password1" not in message
+    assert fake.users == {}
+    run(client)  # a stronger password in the Secret: the setup completes on the next run
+    assert fake.users == {"admin@mdp.local": ADMIN.password}
+
+
 def test_metabase_refusing_a_payload_names_the_request_and_the_reason(
     fake: FakeMetabase, client: MetabaseClient
 ) -> None:

@@ -168,6 +168,18 @@ def _failed_connection_test(e: MetabaseError) -> str | None:
     return None
 
 
+def _password_refusal(e: MetabaseError) -> str | None:
+    """Metabase's words when ``e`` is ``POST /api/setup`` refusing the admin password, else None.
+    The password is a validated field (``ms/ValidPassword``): a 400 whose ``errors`` name it,
+    under ``user`` (the nested body schema) or, in older versions, at the top."""
+    errors = e.body.get("errors") if isinstance(e.body, dict) else None
+    if e.status != 400 or not isinstance(errors, dict):
+        return None
+    user = errors.get("user")
+    found = user.get("password") if isinstance(user, dict) else errors.get("password")
+    return str(found) if found else None
+
+
 def _as_list(payload: Any) -> list[dict[str, Any]]:
     """List endpoints answer a bare list or, in newer versions, ``{"data": [...]}``."""
     if isinstance(payload, dict):
@@ -229,19 +241,33 @@ class Provisioner:
             if not token:
                 raise TerminalError("Metabase is not set up yet but offers no setup token")
             log.info("first start: completing Metabase's setup as %s", self.admin.email)
-            session = self.client.post(
-                "/api/setup",
-                {
-                    "token": token,
-                    "user": {
-                        "email": self.admin.email,
-                        "password": self.admin.password,
-                        "first_name": "Platform",
-                        "last_name": "Admin",
+            try:
+                session = self.client.post(
+                    "/api/setup",
+                    {
+                        "token": token,
+                        "user": {
+                            "email": self.admin.email,
+                            "password": self.admin.password,
+                            "first_name": "Platform",
+                            "last_name": "Admin",
+                        },
+                        "prefs": {"site_name": self.admin.site_name, "allow_tracking": False},
                     },
-                    "prefs": {"site_name": self.admin.site_name, "allow_tracking": False},
-                },
-            )
+                )
+            except MetabaseError as e:
+                refusal = _password_refusal(e)
+                if refusal is not None:
+                    raise ConfigError(
+                        f"Metabase refused the admin password of {self.admin.email} "
+                        f"({refusal!r}): it fails Metabase's password policy "
+                        "(MB_PASSWORD_COMPLEXITY, by default normal: at least 6 characters with a"
+                        " digit, and not one of its common passwords); put a stronger password "
+                        "in the metabaseAdmin Secret (secrets.existing.metabaseAdmin, key "
+                        "password; METABASE__ADMIN_PASSWORD outside Kubernetes) and provision "
+                        "again (make deploy)"
+                    ) from e
+                raise
             self.report.setup_completed = True
         else:
             try:
