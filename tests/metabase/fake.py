@@ -20,7 +20,9 @@ none of Metabase's (AGPL) code is copied. Rules:
   ``POST /api/database`` with opportunistic TLS (``ssl: false`` is tried with TLS first and
   stored as ``ssl: true`` when that works), on ``PUT`` when the details change (400), on
   ``sync_schema`` (422), and ``POST /api/database/validate``;
-* the password policy of ``POST /api/setup`` (complexity level and common passwords, 400).
+* the password policy of ``POST /api/setup`` (complexity level and common passwords, 400);
+* card, dashboard, dashcard and tab bodies may hold only the keys Metabase reads (400 otherwise):
+  stricter than the server on purpose, see ``DECLARED``.
 
 Payload rules follow the Metabase API documentation (``/api/docs/openapi.json``) and source.
 """
@@ -89,6 +91,58 @@ def password_is_valid(password: str, complexity: str = "normal", length: int | N
     minimum = {**PASSWORD_COMPLEXITY[complexity], **({"total": length} if length else {})}
     complex_enough = all(counts[kind] >= n for kind, n in minimum.items())
     return complex_enough and (complexity == "weak" or password.lower() not in COMMON_PASSWORDS)
+
+
+DECLARED: dict[str, frozenset[str]] = {
+    # queries/api/card.clj (queries_rest/api/card.clj on master): CardCreateSchema.
+    "card": frozenset({
+        "name", "type", "dataset_query", "entity_id", "parameters", "parameter_mappings",
+        "description", "display", "visualization_settings", "collection_id",
+        "collection_position", "result_metadata", "cache_ttl", "dashboard_id", "dashboard_tab_id",
+    }),
+    # Same files: CardUpdateSchema.
+    "card update": frozenset({
+        "name", "parameters", "parameter_mappings", "dataset_query", "type", "display",
+        "description", "visualization_settings", "archived", "enable_embedding", "embedding_type",
+        "embedding_params", "collection_id", "collection_position", "result_metadata",
+        "cache_ttl", "collection_preview", "dashboard_id", "dashboard_tab_id",
+    }),
+    # dashboards/api.clj: POST "/".
+    "dashboard": frozenset({
+        "name", "parameters", "description", "cache_ttl", "collection_id", "collection_position",
+    }),
+    # dashboards/api.clj: DashUpdates, and auto_apply_filters, which update-dashboard reads too.
+    "dashboard update": frozenset({
+        "name", "description", "caveats", "points_of_interest", "show_in_getting_started",
+        "enable_embedding", "embedding_params", "parameters", "position", "width", "archived",
+        "collection_id", "collection_position", "cache_ttl", "auto_apply_filters", "dashcards",
+        "tabs",
+    }),
+    # dashboards/api.clj UpdatedDashboardCard, and the keys models/dashboard_card.clj reads from a
+    # dashcard (update-dashboard-card!'s update-ks; create-dashboard-cards! inserts the rest).
+    "dashcard": frozenset({
+        "id", "card_id", "action_id", "dashboard_tab_id", "row", "col", "size_x", "size_y",
+        "parameter_mappings", "inline_parameters", "visualization_settings", "series",
+    }),
+    # dashboards/api.clj UpdatedDashboardTab (models/dashboard_tab.clj updates name, position).
+    "tab": frozenset({"id", "name"}),
+}  # fmt: skip
+"""The keys each body may hold. Metabase's own schemas for these are open malli maps around
+v0.57, whose handlers pick the keys they know and ignore the rest (a new dashcard's other keys
+even reach the INSERT and fail there); master strips every undeclared key before validating
+(api/macros.clj ``decode-transformer``, api/macros/defendpoint/closed_schemas.clj). Either way a
+key Metabase does not read never takes effect, so a payload that drifted (a renamed or misspelt
+field) would pass unnoticed in production: the fake refuses it, as a closed malli map would."""
+
+
+def _declared(kind: str, body: dict[str, Any], where: str | None = None) -> None:
+    extra = sorted(set(body) - DECLARED[kind])
+    if extra:
+        errors = dict.fromkeys(extra, "disallowed key")
+        specific = {key: ["disallowed key"] for key in extra}
+        if where is not None:  # a nested map: malli's errors nest like the body (list indexes cut)
+            errors, specific = {where: errors}, {where: specific}
+        raise ApiError(400, {"errors": errors, "specific-errors": specific})
 
 
 def _need(body: dict[str, Any], *names: str) -> None:
@@ -415,6 +469,7 @@ class FakeMetabase:
         return [c for c in self.cards.values() if not c["archived"]]
 
     def create_card(self, body: dict[str, Any]) -> Any:
+        _declared("card", body)
         _need(body, "name", "display", "dataset_query")
         if not isinstance(body.get("visualization_settings"), dict):
             raise ApiError(400, {"errors": {"visualization_settings": "value must be a map."}})
@@ -438,6 +493,7 @@ class FakeMetabase:
         return card
 
     def update_card(self, card_id: int, body: dict[str, Any]) -> Any:
+        _declared("card update", body)
         card = self.cards[self._exists(self.cards, card_id)]
         for k in ("name", "description", "display", "visualization_settings", "collection_id"):
             if k in body:
@@ -449,9 +505,8 @@ class FakeMetabase:
     # --- dashboards --------------------------------------------------------------------------
 
     def create_dashboard(self, body: dict[str, Any]) -> Any:
+        _declared("dashboard", body)  # no dashcards: they come with a PUT
         _need(body, "name")
-        if "dashcards" in body:
-            raise ApiError(400, {"message": "POST /api/dashboard takes no dashcards"})
         if body.get("collection_id") is not None:
             self._exists(self.collections, body["collection_id"])
         dash = {
@@ -471,6 +526,11 @@ class FakeMetabase:
         return self.dashboards[self._exists(self.dashboards, dash_id)]
 
     def update_dashboard(self, dash_id: int, body: dict[str, Any]) -> Any:
+        _declared("dashboard update", body)
+        for dashcard in body.get("dashcards") or []:
+            _declared("dashcard", dashcard, "dashcards")
+        for tab in body.get("tabs") or []:
+            _declared("tab", tab, "tabs")
         dash = self.dashboards[self._exists(self.dashboards, dash_id)]
         for k in ("name", "description", "collection_id"):
             if k in body:

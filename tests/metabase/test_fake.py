@@ -196,3 +196,62 @@ def test_setup_refuses_a_weak_admin_password_and_stays_open(
         assert fake.users == {}
         body["user"]["password"] = "s3cret-Admin-pw"
         assert client.post("/api/setup", json=body).status_code == 200  # the token still works
+
+
+# --- bodies hold only the keys Metabase reads ---------------------------------------------------
+
+
+def native_card(db_id: int) -> dict[str, Any]:
+    return {
+        "name": "Daily revenue",
+        "display": "line",
+        "visualization_settings": {},
+        "dataset_query": {"type": "native", "native": {"query": "SELECT 1"}, "database": db_id},
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "key"),
+    [
+        ("card", "visualisation_settings"),  # misspelt: Metabase would drop it silently
+        ("card update", "query"),
+        ("dashboard", "dashcards"),  # cards come with a PUT
+        ("dashboard update", "cards"),  # the deprecated PUT /:id/cards name
+        ("dashcard", "tab_id"),
+        ("tab", "position"),  # Metabase numbers tabs by their order itself
+    ],
+)
+def test_a_key_metabase_does_not_read_is_refused(
+    fake: FakeMetabase, api: httpx.Client, kind: str, key: str
+) -> None:
+    new_card = native_card(create_database(api).json()["id"])
+    card = api.post("/api/card", json=new_card).json()
+    dash = api.post("/api/dashboard", json={"name": "Sales"}).json()
+    dashcard = {"id": -1, "card_id": card["id"], "row": 0, "col": 0, "size_x": 4, "size_y": 3}
+    path, body = {
+        "card": ("/api/card", new_card),
+        "card update": (f"/api/card/{card['id']}", {"name": "y"}),
+        "dashboard": ("/api/dashboard", {"name": "Other"}),
+        "dashboard update": (f"/api/dashboard/{dash['id']}", {"name": "Sales"}),
+        "dashcard": (f"/api/dashboard/{dash['id']}", {"dashcards": [dashcard]}),
+        "tab": (f"/api/dashboard/{dash['id']}",
+                {"dashcards": [{**dashcard, "dashboard_tab_id": -1}],
+                 "tabs": [{"id": -1, "name": "One"}]}),
+    }[kind]  # fmt: skip
+    method = api.post if path in {"/api/card", "/api/dashboard"} else api.put
+    assert method(path, json=body).status_code == 200  # the same body without it is fine
+    before = fake.snapshot()
+    if kind in {"dashcard", "tab"}:
+        nested = "dashcards" if kind == "dashcard" else "tabs"
+        body[nested][0][key] = 1
+    else:
+        body[key] = 1
+
+    refused = method(path, json=body)
+
+    assert refused.status_code == 400
+    errors = refused.json()["errors"]
+    if kind in {"dashcard", "tab"}:
+        errors = errors["dashcards" if kind == "dashcard" else "tabs"]
+    assert errors == {key: "disallowed key"}
+    assert fake.snapshot() == before
