@@ -22,7 +22,9 @@ none of Metabase's (AGPL) code is copied. Rules:
   ``sync_schema`` (422), and ``POST /api/database/validate``;
 * the password policy of ``POST /api/setup`` (complexity level and common passwords, 400);
 * card, dashboard, dashcard and tab bodies may hold only the keys Metabase reads (400 otherwise):
-  stricter than the server on purpose, see ``DECLARED``.
+  stricter than the server on purpose, see ``DECLARED``;
+* dashboard tabs: a ``PUT`` with dashcards replaces the tabs too (those it leaves out are deleted
+  with their cards) and, on a dashboard with tabs, needs a tab on every card.
 
 Payload rules follow the Metabase API documentation (``/api/docs/openapi.json``) and source.
 """
@@ -532,27 +534,63 @@ class FakeMetabase:
         for tab in body.get("tabs") or []:
             _declared("tab", tab, "tabs")
         dash = self.dashboards[self._exists(self.dashboards, dash_id)]
+        # One transaction (t2/with-transaction in update-dashboard): a refusal changes nothing.
+        if "dashcards" in body:
+            tabs, dashcards = self._new_tabs_and_dashcards(
+                dash, body["dashcards"], body.get("tabs") or []
+            )
+            dash.update(tabs=tabs, dashcards=dashcards)
         for k in ("name", "description", "collection_id"):
             if k in body:
                 dash[k] = body[k]
-        if "dashcards" in body:  # the whole list: missing ones are deleted
-            ids = [d.get("id") for d in body["dashcards"]]
-            if len(set(ids)) != len(ids):
-                raise ApiError(400, {"errors": {"dashcards": "ids must be unique"}})
-            current = {d["id"] for d in dash["dashcards"]}
-            cards = []
-            for d in body["dashcards"]:
-                if not isinstance(d.get("id"), int):
-                    raise ApiError(400, {"errors": {"dashcards": "id must be an integer"}})
-                if d["size_x"] < 1 or d["size_y"] < 1 or d["row"] < 0 or d["col"] < 0:
-                    raise ApiError(400, {"errors": {"dashcards": "bad position or size"}})
-                self._exists(self.cards, d.get("card_id"))
-                if d["id"] > 0 and d["id"] not in current:
-                    raise ApiError(404, f"dashcard {d['id']} is not on dashboard {dash_id}")
-                new_id = d["id"] if d["id"] > 0 else self.new_id()
-                cards.append({**d, "id": new_id, "dashboard_id": dash_id, "dashboard_tab_id": None})
-            dash["dashcards"] = cards
         return dash
+
+    def _new_tabs_and_dashcards(
+        self, dash: dict[str, Any], dashcards: list[dict[str, Any]], tabs: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """``update-dashboard`` of dashboards/api.clj when the body has ``dashcards``: the tabs
+        sent are the whole list too (models/dashboard_tab.clj ``do-update-tabs!``, a row diff by
+        id: negative ids are created, positions follow the order, and a tab left out is deleted
+        with its cards, even when ``tabs`` is missing); on a dashboard that has tabs every card
+        must name one (400). Then the card list is replaced: cards left out are deleted, negative
+        ids created. Returns the new tabs and cards; the caller stores them."""
+        if dash["tabs"] and any(d.get("dashboard_tab_id") is None for d in dashcards):
+            raise ApiError(400, "This dashboard has tab, makes sure every card has a tab")
+        for key, rows in (("dashcards", dashcards), ("tabs", tabs)):
+            ids = [r.get("id") for r in rows]
+            if len(set(ids)) != len(ids):
+                raise ApiError(400, {"errors": {key: "ids must be unique"}})
+            if not all(isinstance(i, int) for i in ids):
+                raise ApiError(400, {"errors": {key: "id must be an integer"}})
+        if any(not str(t.get("name") or "").strip() for t in tabs):
+            raise ApiError(400, {"errors": {"tabs": {"name": "value must be a non-blank string."}}})
+        current_tabs = {t["id"] for t in dash["tabs"]}
+        for t in tabs:
+            if t["id"] > 0 and t["id"] not in current_tabs:
+                raise ApiError(404, f"tab {t['id']} is not on dashboard {dash['id']}")
+        created_tabs = {t["id"]: self.new_id() for t in tabs if t["id"] < 0}
+        deleted_tabs = current_tabs - {t["id"] for t in tabs}
+        new_tabs = [
+            {"id": created_tabs.get(t["id"], t["id"]), "dashboard_id": dash["id"],
+             "name": t["name"], "position": position}
+            for position, t in enumerate(tabs)
+        ]  # fmt: skip
+        tab_ids = {t["id"] for t in new_tabs}
+        current = {d["id"] for d in dash["dashcards"] if d["dashboard_tab_id"] not in deleted_tabs}
+        cards = []
+        for d in dashcards:
+            if d["size_x"] < 1 or d["size_y"] < 1 or d["row"] < 0 or d["col"] < 0:
+                raise ApiError(400, {"errors": {"dashcards": "bad position or size"}})
+            if d.get("card_id") is not None:  # None: a text or heading card
+                self._exists(self.cards, d["card_id"])
+            tab = created_tabs.get(d.get("dashboard_tab_id"), d.get("dashboard_tab_id"))
+            if tab is not None and tab not in tab_ids:  # the application database's foreign key
+                raise ApiError(500, {"message": f"no tab {tab} on dashboard {dash['id']}"})
+            if d["id"] > 0 and d["id"] not in current:
+                raise ApiError(404, f"dashcard {d['id']} is not on dashboard {dash['id']}")
+            new_id = d["id"] if d["id"] > 0 else self.new_id()
+            cards.append({**d, "id": new_id, "dashboard_id": dash["id"], "dashboard_tab_id": tab})
+        return new_tabs, cards
 
     # --- helpers -----------------------------------------------------------------------------
 

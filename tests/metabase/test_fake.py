@@ -255,3 +255,88 @@ def test_a_key_metabase_does_not_read_is_refused(
         errors = errors["dashcards" if kind == "dashcard" else "tabs"]
     assert errors == {key: "disallowed key"}
     assert fake.snapshot() == before
+
+
+# --- dashboard tabs ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def tabbed(fake: FakeMetabase, api: httpx.Client) -> dict[str, Any]:
+    """A dashboard on which someone made two tabs in the UI, a card on each."""
+    card = api.post("/api/card", json=native_card(create_database(api).json()["id"])).json()
+    dash = api.post("/api/dashboard", json={"name": "Sales"}).json()
+    place = {"card_id": card["id"], "row": 0, "col": 0, "size_x": 4, "size_y": 3}
+    made = api.put(
+        f"/api/dashboard/{dash['id']}",
+        json={
+            "tabs": [{"id": -1, "name": "Overview"}, {"id": -2, "name": "Mine"}],
+            "dashcards": [
+                {"id": -1, "dashboard_tab_id": -1, **place},
+                {"id": -2, "dashboard_tab_id": -2, **place},
+            ],
+        },
+    )
+    assert made.status_code == 200
+    return dict(made.json())
+
+
+def test_tabs_are_created_and_cards_placed_on_them(tabbed: dict[str, Any]) -> None:
+    overview, mine = tabbed["tabs"]
+    assert (overview["name"], overview["position"], mine["name"], mine["position"]) == (
+        "Overview", 0, "Mine", 1,
+    )  # fmt: skip
+    assert sorted(d["dashboard_tab_id"] for d in tabbed["dashcards"]) == sorted(
+        [overview["id"], mine["id"]]
+    )
+
+
+def test_on_a_dashboard_with_tabs_every_card_needs_one(
+    fake: FakeMetabase, api: httpx.Client, tabbed: dict[str, Any]
+) -> None:
+    before = fake.snapshot()
+    first = tabbed["dashcards"][0]
+    untabbed = {k: first[k] for k in ("id", "card_id", "row", "col", "size_x", "size_y")}
+
+    refused = api.put(f"/api/dashboard/{tabbed['id']}", json={"dashcards": [untabbed]})
+
+    assert refused.status_code == 400
+    assert refused.json() == "This dashboard has tab, makes sure every card has a tab"
+    assert fake.snapshot() == before
+
+
+def test_a_tab_left_out_is_deleted_with_its_cards(
+    fake: FakeMetabase, api: httpx.Client, tabbed: dict[str, Any]
+) -> None:
+    overview = tabbed["tabs"][0]
+    keep = next(d for d in tabbed["dashcards"] if d["dashboard_tab_id"] == overview["id"])
+    fields = ("id", "card_id", "dashboard_tab_id", "row", "col", "size_x", "size_y")
+
+    done = api.put(
+        f"/api/dashboard/{tabbed['id']}",
+        json={
+            "tabs": [{"id": overview["id"], "name": overview["name"]}],
+            "dashcards": [{k: keep[k] for k in fields}],
+        },
+    )
+
+    assert done.status_code == 200
+    assert [t["name"] for t in fake.dashboards[tabbed["id"]]["tabs"]] == ["Overview"]
+    assert [d["id"] for d in fake.dashboards[tabbed["id"]]["dashcards"]] == [keep["id"]]
+
+
+def test_cards_on_tabs_without_the_tabs_fail_and_change_nothing(
+    fake: FakeMetabase, api: httpx.Client, tabbed: dict[str, Any]
+) -> None:
+    before = fake.snapshot()
+    fields = ("id", "card_id", "dashboard_tab_id", "row", "col", "size_x", "size_y")
+
+    failed = api.put(
+        f"/api/dashboard/{tabbed['id']}",
+        json={
+            "name": "Renamed",
+            "dashcards": [{k: d[k] for k in fields} for d in tabbed["dashcards"]],
+        },
+    )
+
+    assert failed.status_code == 500  # the tabs went, their cards' foreign keys fail: rolled back
+    assert fake.snapshot() == before

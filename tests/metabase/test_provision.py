@@ -272,6 +272,153 @@ def test_a_new_card_on_a_dashboard_gets_a_negative_id(
     assert len(fake.dashboards[dash["id"]]["dashcards"]) == len(spec.cards) + 1
 
 
+def content_with_moved_card(dashboard_key: str, rows_down: int = 10) -> Content:
+    """The file with the last card of one dashboard moved down: an update is due."""
+    spec = next(d for d in CONTENT.dashboards if d.key == dashboard_key)
+    last = spec.cards[-1]
+    moved = spec.model_copy(
+        update={"cards": [*spec.cards[:-1], last.model_copy(update={"row": last.row + rows_down})]}
+    )
+    return CONTENT.model_copy(
+        update={"dashboards": [moved if d.key == dashboard_key else d for d in CONTENT.dashboards]}
+    )
+
+
+DASHCARD_FIELDS = (
+    *("id", "card_id", "dashboard_tab_id", "row", "col", "size_x", "size_y"),
+    *("parameter_mappings", "series", "visualization_settings"),
+)
+
+
+def edit_in_the_ui(
+    client: MetabaseClient, dash_id: int, tabs: list[dict[str, Any]], added: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """What Metabase's dashboard editor sends when someone saves: every tab, the existing cards
+    (all onto the first tab when tabs were just made, as the UI does) and the cards added."""
+    current = client.get(f"/api/dashboard/{dash_id}")
+    first_tab = tabs[0]["id"] if tabs else None
+    kept = [{k: d[k] for k in DASHCARD_FIELDS if k in d} for d in current["dashcards"]]
+    for d in kept:
+        d["dashboard_tab_id"] = d["dashboard_tab_id"] or first_tab
+    edited: dict[str, Any] = client.put(
+        f"/api/dashboard/{dash_id}", {"tabs": tabs, "dashcards": [*kept, *added]}
+    )
+    return edited
+
+
+def own_question(db_id: int) -> dict[str, Any]:
+    """A question someone made in Metabase (no key in its description)."""
+    return {
+        "name": "My numbers",
+        "display": "table",
+        "visualization_settings": {},
+        "dataset_query": {"type": "native", "native": {"query": "SELECT 1"}, "database": db_id},
+    }
+
+
+def placed(
+    dashcard_id: int, card_id: int | None, tab: int | None, row: int, **extra: Any
+) -> dict[str, Any]:
+    """A dashcard as the dashboard editor sends a new one (card_id None: a text card)."""
+    return {
+        "id": dashcard_id,
+        "card_id": card_id,
+        "dashboard_tab_id": tab,
+        "row": row,
+        "col": 0,
+        **{"size_x": 6, "size_y": 4, **extra},
+    }
+
+
+def on_tab(dashboard: dict[str, Any], tab_id: int) -> list[str]:
+    return sorted(
+        json.dumps(d, sort_keys=True)
+        for d in dashboard["dashcards"]
+        if d["dashboard_tab_id"] == tab_id
+    )
+
+
+def test_tabs_and_cards_someone_added_in_the_ui_are_kept(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    run(client)
+    (dash,) = [d for d in fake.dashboards.values() if d["name"] == "Sales"]
+    own = fake.create_card(own_question(next(iter(fake.databases))))
+    ours = next(c for c in fake.cards.values() if c["name"] == "Daily revenue")
+    note = {"text": "ask Ann before changing", "virtual_card": {"display": "text"}}
+    edited = edit_in_the_ui(
+        client,
+        dash["id"],
+        tabs=[{"id": -1, "name": "Overview"}, {"id": -2, "name": "Notes"}],
+        added=[
+            placed(-1, None, tab=-2, row=0, visualization_settings=note),
+            placed(-2, own["id"], tab=-2, row=4),
+            placed(-3, ours["id"], tab=-2, row=8),  # a copy of one of our questions, on their tab
+        ],
+    )
+    overview, notes = edited["tabs"]
+    theirs = on_tab(edited, notes["id"])
+    assert len(theirs) == 3
+    fake.calls.clear()
+
+    report = run(client, content_with_moved_card("sales"))
+
+    assert report.updated == {"dashboard": ["sales"]}
+    put = body_of(fake, f"PUT /api/dashboard/{dash['id']}")
+    tabs = [{"id": overview["id"], "name": "Overview"}, {"id": notes["id"], "name": "Notes"}]
+    assert put["tabs"] == tabs
+    after = fake.dashboards[dash["id"]]
+    assert [{"id": t["id"], "name": t["name"]} for t in after["tabs"]] == tabs
+    assert on_tab(after, notes["id"]) == theirs  # their tab exactly as it was
+    spec = next(d for d in CONTENT.dashboards if d.key == "sales")
+    on_overview = [d for d in after["dashcards"] if d["dashboard_tab_id"] == overview["id"]]
+    assert len(on_overview) == len(spec.cards)
+    assert max(d["row"] for d in on_overview) == spec.cards[-1].row + 10
+    fake.calls.clear()
+    run(client, content_with_moved_card("sales"))
+    assert f"PUT /api/dashboard/{dash['id']}" not in fake.writes()  # converged, tabs and all
+
+
+def test_a_card_someone_added_to_our_dashboard_is_kept(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    run(client)
+    (dash,) = [d for d in fake.dashboards.values() if d["name"] == "YouTube"]
+    heading = {"text": "Q3", "virtual_card": {"display": "heading"}}
+    text = placed(-1, None, tab=None, row=40, size_x=24, size_y=1, visualization_settings=heading)
+    edit_in_the_ui(client, dash["id"], tabs=[], added=[text])
+    fake.calls.clear()
+
+    run(client, content_with_moved_card("youtube"))
+
+    assert len(fake.writes()) == 3  # session, sync, and the dashboard's update
+    texts = [d for d in fake.dashboards[dash["id"]]["dashcards"] if d["card_id"] is None]
+    assert [d["visualization_settings"]["text"] for d in texts] == ["Q3"]
+    fake.calls.clear()
+    run(client, content_with_moved_card("youtube"))
+    assert f"PUT /api/dashboard/{dash['id']}" not in fake.writes()
+
+
+def test_a_card_the_file_no_longer_places_is_taken_off(
+    fake: FakeMetabase, client: MetabaseClient
+) -> None:
+    run(client)
+    spec = next(d for d in CONTENT.dashboards if d.key == "pipeline")
+    fewer = CONTENT.model_copy(
+        update={
+            "dashboards": [
+                d.model_copy(update={"cards": d.cards[:-1]}) if d.key == "pipeline" else d
+                for d in CONTENT.dashboards
+            ]
+        }
+    )
+    (dash,) = [d for d in fake.dashboards.values() if d["name"] == "Pipeline health"]
+
+    run(client, fewer)
+
+    assert len(fake.dashboards[dash["id"]]["dashcards"]) == len(spec.cards) - 1
+
+
 def test_objects_not_managed_by_the_file_are_left_alone(
     fake: FakeMetabase, client: MetabaseClient
 ) -> None:

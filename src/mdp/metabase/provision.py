@@ -20,14 +20,18 @@ Order of work, each step idempotent on its own:
    place when any managed field differs, left alone otherwise.
 
 A dashboard's cards are compared as (question, row, col, size) tuples. ``PUT /api/dashboard/:id``
-replaces the whole card list, so an update sends every card, reusing the ids of cards that stay
-(Metabase updates those) and negative ids for new ones (Metabase creates those).
+replaces the whole card list and, with it, the whole tab list (a tab left out is deleted with its
+cards). So an update sends every tab as it is and every card: ours, reusing the ids of cards that
+stay (Metabase updates those) and negative ids for new ones (Metabase creates those), and
+everyone else's unchanged. Ours are the cards of our questions on our tab (the only tab, or the
+one holding most of them once someone added tabs in the UI); cards on other tabs, text cards and
+cards of other questions are someone else's and are never moved or deleted.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -178,6 +182,24 @@ def _password_refusal(e: MetabaseError) -> str | None:
     user = errors.get("user")
     found = user.get("password") if isinstance(user, dict) else errors.get("password")
     return str(found) if found else None
+
+
+_KEPT_DASHCARD_KEYS = (
+    "id", "card_id", "action_id", "dashboard_tab_id", "row", "col", "size_x", "size_y",
+    "parameter_mappings", "inline_parameters", "visualization_settings", "series",
+)  # fmt: skip
+"""What a dashcard that is not ours is sent back with: the fields Metabase reads from a dashcard
+(see tests/metabase/fake.py ``DECLARED``), as ``GET /api/dashboard/:id`` gave them."""
+
+
+def _our_tab(tabs: list[dict[str, Any]], dashcards: list[dict[str, Any]], managed: set[int]) -> Any:
+    """The tab our cards live on: None on a dashboard without tabs; else the one holding most of
+    the cards of our questions (the first by position on a tie or when none does), which is
+    where Metabase put the existing cards when someone added the second tab in the UI."""
+    if not tabs:
+        return None
+    counts = Counter(d.get("dashboard_tab_id") for d in dashcards if d.get("card_id") in managed)
+    return max(tabs, key=lambda t: counts[t["id"]])["id"]  # max keeps the first of equals
 
 
 def _as_list(payload: Any) -> list[dict[str, Any]]:
@@ -464,32 +486,51 @@ class Provisioner:
         )
         if listed is None:
             dashboard_id = self.client.post("/api/dashboard", meta)["id"]
-            current: dict[str, Any] = {"dashcards": []}
-            action = "created"
+            current: dict[str, Any] = {"dashcards": [], "tabs": []}
         else:
             dashboard_id = listed["id"]
             current = self.client.get(f"/api/dashboard/{dashboard_id}")
+        tabs = sorted(current.get("tabs") or [], key=lambda t: t.get("position") or 0)
+        dashcards = current.get("dashcards") or []
+        tab = _our_tab(tabs, dashcards, set(questions.values()))
+        ours = [
+            d
+            for d in dashcards
+            if d.get("card_id") in questions.values() and d.get("dashboard_tab_id") == tab
+        ]
+        theirs = [d for d in dashcards if d not in ours]  # dashcard ids are unique
+        if listed is None:
+            action = "created"
+        else:
             have = sorted(
                 (d.get("card_id"), d.get("row"), d.get("col"), d.get("size_x"), d.get("size_y"))
-                for d in current.get("dashcards") or []
+                for d in ours
             )
             same_meta = all(current.get(k) == v for k, v in meta.items())
             action = "unchanged" if same_meta and have == wanted else "updated"
         if action != "unchanged":
-            dashcards = self._dashcards(spec, current.get("dashcards") or [], questions)
-            self.client.put(f"/api/dashboard/{dashboard_id}", {**meta, "dashcards": dashcards})
+            body = {
+                **meta,
+                "dashcards": [
+                    *self._dashcards(spec, ours, questions, tab),
+                    *({k: d[k] for k in _KEPT_DASHCARD_KEYS if k in d} for d in theirs),
+                ],
+                "tabs": [{"id": t["id"], "name": t["name"]} for t in tabs],
+            }
+            self.client.put(f"/api/dashboard/{dashboard_id}", body)
         self.report.note("dashboard", spec.key, action, dashboard_id)
 
     @staticmethod
     def _dashcards(
-        spec: Dashboard, existing: list[dict[str, Any]], questions: dict[str, int]
+        spec: Dashboard, existing: list[dict[str, Any]], questions: dict[str, int], tab: int | None
     ) -> list[dict[str, Any]]:
-        """Every card of the dashboard (the PUT replaces the list): existing dashcards of the same
-        question keep their id, new ones get -1, -2, ..."""
+        """Our cards of the dashboard, on our tab: existing dashcards of the same question keep
+        their id, new ones get -1, -2, ...; ours the file no longer places are left out, so the
+        PUT deletes them."""
         reusable: dict[Any, list[int]] = defaultdict(list)
         for d in sorted(existing, key=lambda d: d["id"]):
             reusable[d.get("card_id")].append(d["id"])
-        cards = []
+        cards: list[dict[str, Any]] = []
         new_id = 0
         for c in spec.cards:
             card_id = questions[c.question]
@@ -502,6 +543,7 @@ class Provisioner:
                 {
                     "id": dashcard_id,
                     "card_id": card_id,
+                    "dashboard_tab_id": tab,
                     "row": c.row,
                     "col": c.col,
                     "size_x": c.size_x,
