@@ -11,6 +11,7 @@ from typing import Any
 import jmespath
 import pytest
 
+from mdp import exitcodes
 from tests.chart.conftest import (
     CHART,
     KUBE_VERSION,
@@ -148,6 +149,21 @@ class TestMetabaseProvisioning:
         )
         assert "before-hook-creation" in hooks["helm.sh/hook-delete-policy"]
         assert job["spec"]["backoffLimit"] >= 3  # exit 1 while Metabase starts: tried again
+
+    def test_retries_faults_and_fails_at_once_on_refusals(self) -> None:
+        job = self._job(render_chart())
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"  # needed for the policy
+        assert job["spec"]["podFailurePolicy"]["rules"] == [
+            {
+                "action": "FailJob",
+                "onExitCodes": {
+                    "containerName": container["name"],
+                    "operator": "In",
+                    "values": [exitcodes.USAGE, exitcodes.TERMINAL],
+                },
+            }
+        ]  # exit 1 (FAULT) is not among them: it counts against backoffLimit, tried again
 
     def test_runs_the_provisioner_image_against_the_metabase_service(self) -> None:
         docs = render_chart(values={"images": {"steps": {"tag": "abc123"}}})
