@@ -78,6 +78,14 @@ PASSWORD_COMPLEXITY = {
 ``complexity->char-type->min``); "total" is the length."""
 
 
+def _char_class(c: str) -> str:
+    if c.islower():
+        return "lower"
+    if c.isupper():
+        return "upper"
+    return "digit" if c.isdigit() else "special"
+
+
 def password_is_valid(password: str, complexity: str = "normal", length: int | None = None) -> bool:
     """Metabase's check of a new password (util/password.clj ``is-valid?``): the minimum counts of
     the configured level (MB_PASSWORD_COMPLEXITY, default "normal" in config.clj's app defaults;
@@ -85,11 +93,7 @@ def password_is_valid(password: str, complexity: str = "normal", length: int | N
     list. A character that is not a lower or upper case letter or a digit counts as special."""
     counts = {"total": len(password), "lower": 0, "upper": 0, "digit": 0, "special": 0}
     for c in password:
-        kind = (
-            "lower" if c.islower() else "upper" if c.isupper() else "digit" if c.isdigit() else
-            "special"
-        )  # fmt: skip
-        counts[kind] += 1
+        counts[_char_class(c)] += 1
     minimum = {**PASSWORD_COMPLEXITY[complexity], **({"total": length} if length else {})}
     complex_enough = all(counts[kind] >= n for kind, n in minimum.items())
     return complex_enough and (complexity == "weak" or password.lower() not in COMMON_PASSWORDS)

@@ -188,18 +188,21 @@ _KEPT_DASHCARD_KEYS = (
     "id", "card_id", "action_id", "dashboard_tab_id", "row", "col", "size_x", "size_y",
     "parameter_mappings", "inline_parameters", "visualization_settings", "series",
 )  # fmt: skip
-"""What a dashcard that is not ours is sent back with: the fields Metabase reads from a dashcard
-(see tests/metabase/fake.py ``DECLARED``), as ``GET /api/dashboard/:id`` gave them."""
+"""What a dashcard that is not ours is sent back with, as ``GET /api/dashboard/:id`` gave them:
+the fields Metabase reads from a dashcard in a ``PUT`` (the rest it ignores, or, for a new one,
+fails to insert)."""
 
 
-def _our_tab(tabs: list[dict[str, Any]], dashcards: list[dict[str, Any]], managed: set[int]) -> Any:
+def _our_tab(
+    tabs: list[dict[str, Any]], dashcards: list[dict[str, Any]], managed: set[int]
+) -> int | None:
     """The tab our cards live on: None on a dashboard without tabs; else the one holding most of
     the cards of our questions (the first by position on a tie or when none does), which is
     where Metabase put the existing cards when someone added the second tab in the UI."""
     if not tabs:
         return None
     counts = Counter(d.get("dashboard_tab_id") for d in dashcards if d.get("card_id") in managed)
-    return max(tabs, key=lambda t: counts[t["id"]])["id"]  # max keeps the first of equals
+    return int(max(tabs, key=lambda t: counts[t["id"]])["id"])  # max keeps the first of equals
 
 
 def _as_list(payload: Any) -> list[dict[str, Any]]:
@@ -492,11 +495,10 @@ class Provisioner:
             current = self.client.get(f"/api/dashboard/{dashboard_id}")
         tabs = sorted(current.get("tabs") or [], key=lambda t: t.get("position") or 0)
         dashcards = current.get("dashcards") or []
-        tab = _our_tab(tabs, dashcards, set(questions.values()))
+        managed = set(questions.values())
+        tab = _our_tab(tabs, dashcards, managed)
         ours = [
-            d
-            for d in dashcards
-            if d.get("card_id") in questions.values() and d.get("dashboard_tab_id") == tab
+            d for d in dashcards if d.get("card_id") in managed and d.get("dashboard_tab_id") == tab
         ]
         theirs = [d for d in dashcards if d not in ours]  # dashcard ids are unique
         if listed is None:
