@@ -19,7 +19,6 @@ from mdp.warehouse.tables import (
     METRICS_BUCKET_SECONDS,
     SALES_TABLE,
     VIDEO_METRICS,
-    VIDEO_SNAPSHOTS,
     main_table,
 )
 
@@ -54,15 +53,19 @@ def video_metrics(snapshots: pa.Table) -> pa.Table:
     return keep_max(table, VIDEO_METRICS)
 
 
-def youtube_tables(rows: pa.Table) -> dict[str, pa.Table]:
-    snapshots = keep_max(rows, VIDEO_SNAPSHOTS)
-    return {
-        VIDEO_SNAPSHOTS.name: snapshots,
-        VIDEO_METRICS.name: video_metrics(snapshots),
-    }
+def youtube_tables(contract: Contract) -> Derive:
+    """youtube: the snapshots table of the active contract (a newer version may add columns),
+    then the 30-second metrics."""
+    spec = main_table(contract)
+
+    def derive(rows: pa.Table) -> dict[str, pa.Table]:
+        snapshots = keep_max(rows, spec)
+        return {spec.name: snapshots, VIDEO_METRICS.name: video_metrics(snapshots)}
+
+    return derive
 
 
-EXTENSION_DERIVE: dict[str, Derive] = {"youtube_metrics": youtube_tables}
+EXTENSION_DERIVE: dict[str, Callable[[Contract], Derive]] = {"youtube_metrics": youtube_tables}
 """Derivations of the contract extensions (mdp.warehouse.extensions), by extension name."""
 
 
@@ -79,7 +82,7 @@ def keyed_tables(contract: Contract) -> Derive:
 def derive_for(contract: Contract) -> Derive:
     """The derivation of a dataset: its extension's, or newest-row-per-key."""
     if contract.extension:
-        return EXTENSION_DERIVE[contract.extension]
+        return EXTENSION_DERIVE[contract.extension](contract)
     return keyed_tables(contract)
 
 

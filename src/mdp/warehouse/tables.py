@@ -23,7 +23,6 @@ import pyarrow as pa
 
 from mdp.contracts import ColumnType, Contract, get_contract, known_datasets
 from mdp.contracts.sales import SALES
-from mdp.contracts.youtube import YOUTUBE
 
 
 @dataclass(frozen=True)
@@ -102,7 +101,6 @@ def main_table(contract: Contract) -> TableSpec:
 _TS = ColumnType.TIMESTAMP.arrow()
 
 SALES_TABLE = main_table(SALES)
-VIDEO_SNAPSHOTS = main_table(YOUTUBE)
 
 VIDEO_METRICS = TableSpec(
     name="warehouse.video_metrics",
