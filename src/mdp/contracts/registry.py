@@ -2,8 +2,8 @@
 
 A contracts directory holds ``*.yaml`` files, one document each (``mdp.contracts.model``). Several
 versions of one dataset may sit side by side; the highest ``version`` is the active one, and each
-newer version must be a safe evolution of the one before (``mdp.db.evolution``), so a directory
-that passes ``mdp contracts check`` is one ``mdp db migrate`` can apply.
+newer version must be a safe evolution of the one before (``mdp.contracts.evolution``), so a
+directory that passes ``mdp contracts check`` is one ``mdp db migrate`` can apply.
 
 Every problem is reported as ``FILE: PATH: what is wrong`` (PATH like ``columns[3].pattern``),
 all problems of every file at once, so one run of the check lists everything to fix.
@@ -28,6 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from mdp.contracts.base import Column, ColumnType, Contract, RowRule
+from mdp.contracts.evolution import plan, shape_of
 from mdp.contracts.expressions import ExpressionError, compile_rule
 from mdp.contracts.extensions import EXTENSIONS
 from mdp.contracts.model import ContractFile, sql_type_ok
@@ -358,8 +359,6 @@ def _pattern_problems(pattern: str) -> list[str]:
 
 def _check_directory(loaded: list[ContractVersion]) -> list[Problem]:
     """Across files: one file per (dataset, version), one dataset per table, safe evolutions."""
-    from mdp.db.evolution import plan, shape_of
-
     problems: list[Problem] = []
     by_dataset: dict[str, list[ContractVersion]] = {}
     for v in sorted(loaded, key=lambda v: (v.document.dataset, v.document.version)):
