@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from mdp import crashpoints, exitcodes, timing
-from mdp.errors import MdpError, Quarantined, require
+from mdp.errors import MdpError, Quarantined, exit_code, require
 
 log = logging.getLogger("mdp")
 
@@ -596,12 +596,12 @@ def _main(argv: Sequence[str] | None) -> int:
     except Quarantined as e:
         log.error("%s", e.message)
         _emit({"error": e.context()})
-        return exitcodes.REJECTED
+        return exit_code(e)
     except MdpError as e:
         log.error("%s", e.message)
         log.debug("details", exc_info=True)
         _emit({"error": e.context()})
-        return exitcodes.TERMINAL if e.terminal else exitcodes.FAULT
+        return exit_code(e)
     except Exception as e:
         outage = _outage(e)
         if outage is not None:
@@ -611,7 +611,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return exitcodes.FAULT
         log.exception("unexpected fault")
         _emit({"error": {"error": type(e).__name__, "message": str(e), "terminal": False}})
-        return exitcodes.FAULT
+        return exit_code(e)
 
 
 if __name__ == "__main__":

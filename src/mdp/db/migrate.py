@@ -50,8 +50,9 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-class MigrationError(Exception):
-    """The migration history in the database disagrees with the files."""
+class MigrationError(TerminalError):
+    """The migration files or the history in the database are wrong (an applied file edited, a
+    badly named file): terminal, a retry meets the same files."""
 
 
 class UnsafeContractChange(TerminalError):  # noqa: N818 - a refusal, named for what it is
