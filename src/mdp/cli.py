@@ -114,18 +114,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     step, store = _step_context("loader")
     require("ijson", "validator")
     from mdp.audit import AuditLog
-    from mdp.run import run_file
+    from mdp.run import Pipeline
 
     with _connect() as conn:
         _started()
-        summary = run_file(
-            args.key,
-            args.run_id,
-            store,
-            AuditLog(conn),
-            scratch_dir=step.scratch_dir,
-            batch_rows=step.batch_rows,
+        pipeline = Pipeline(
+            store, AuditLog(conn), scratch_dir=step.scratch_dir, batch_rows=step.batch_rows
         )
+        summary = pipeline.run(args.key, args.run_id)
     _emit({"step": "run", **summary})
     return _exit_code(str(summary["outcome"]))
 

@@ -13,7 +13,7 @@ import pytest
 from mdp.audit import AuditLog
 from mdp.contracts.registry import builtin_dir, registry
 from mdp.db.migrate import migrate_contracts
-from mdp.run import run_file
+from mdp.run import Pipeline
 from mdp.storage import ObjectStore
 from tests.samples import to_jsonl, youtube_row
 
@@ -54,7 +54,7 @@ def test_an_evolved_youtube_contract_flows_through_transform_and_load(
     key = "incoming/youtube/evolved.jsonl"
     store.put_bytes(key, to_jsonl(rows), "application/json")
 
-    result = run_file(key, "evolved", store, audit)
+    result = Pipeline(store, audit).run(key, "evolved")
 
     assert (result["outcome"], result["inserted"], result["updated"]) == ("loaded", 3, 0)
     snapshots = conn.execute(

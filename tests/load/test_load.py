@@ -18,7 +18,7 @@ from mdp import layout
 from mdp.audit import AuditLog
 from mdp.errors import Quarantined
 from mdp.load.step import load_object
-from mdp.pipeline import Outcome
+from mdp.steps import Outcome
 from mdp.storage import ObjectStore
 from mdp.transform.step import transform_object
 from mdp.validate.step import validate_object

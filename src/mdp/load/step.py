@@ -32,7 +32,7 @@ from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.audit.log import lock_id
 from mdp.crashpoints import crash_point
 from mdp.load import merge
-from mdp.pipeline import (
+from mdp.steps import (
     Outcome,
     StepResult,
     archive_target,

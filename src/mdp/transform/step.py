@@ -24,7 +24,7 @@ from mdp import layout, timing
 from mdp.audit import AuditLog, Status
 from mdp.contracts import get_contract
 from mdp.crashpoints import crash_point
-from mdp.pipeline import Outcome, StepResult, find_record, finish_pending, guard_stage
+from mdp.steps import Outcome, StepResult, find_record, finish_pending, guard_stage
 from mdp.storage import ObjectStore
 from mdp.storage.parquet import BackgroundWriter, open_parquet
 from mdp.transform.derive import DERIVE, PARTITION_KEY
