@@ -1,5 +1,6 @@
-"""An evolved youtube contract (a version 2 with a new nullable column) through transform and
-load on the real servers: the extension's tables follow the active contract, not the built-in."""
+"""The youtube_metrics extension (mdp/extensions/youtube_metrics.py): its derivation, its tables
+against their migration, and an evolved youtube contract (a version 2 with a new nullable column)
+through transform and load on the real servers."""
 
 from __future__ import annotations
 
@@ -8,19 +9,91 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+import pyarrow as pa
 import pytest
 
 from mdp.audit import AuditLog
-from mdp.contracts.registry import builtin_dir, registry
-from mdp.db.migrate import migrate_contracts
+from mdp.contracts.registry import builtin_contract, builtin_dir, registry
+from mdp.db.migrate import migrate_contracts, table_shape
+from mdp.extensions import EXTENSIONS, extension_of, tables_for
+from mdp.extensions.youtube_metrics import VIDEO_METRICS, video_metrics
 from mdp.run import Pipeline
 from mdp.storage import ObjectStore
+from mdp.transform.dedupe import keep_max
 from tests.samples import to_jsonl, youtube_row
-
-pytestmark = pytest.mark.integration
 
 AT_30 = datetime(2026, 3, 1, 10, 0, 30, tzinfo=UTC)  # youtube_row's snapshot time
 LANGUAGE = "  - {name: language, type: string, nullable: true, max_length: 8, max_null_ratio: 1}\n"
+
+
+def test_metrics_take_maxima_and_latest_description() -> None:
+    snaps = pa.Table.from_pylist(
+        [
+            {
+                "video_id": "v",
+                "date_updated": datetime(2026, 3, 1, 10, 0, 5, tzinfo=UTC),
+                "channel_id": "c",
+                "channel_name": "n",
+                "description": "old",
+                "total_views": 10,
+                "total_likes": 9,
+                "total_dislikes": 1,
+            },
+            {
+                "video_id": "v",
+                "date_updated": datetime(2026, 3, 1, 10, 0, 25, tzinfo=UTC),
+                "channel_id": "c",
+                "channel_name": "n",
+                "description": "new",
+                "total_views": 8,
+                "total_likes": 3,
+                "total_dislikes": 2,
+            },
+            {
+                "video_id": "v",
+                "date_updated": datetime(2026, 3, 1, 10, 0, 31, tzinfo=UTC),
+                "channel_id": "c",
+                "channel_name": "n",
+                "description": "next",
+                "total_views": 12,
+                "total_likes": 3,
+                "total_dislikes": 2,
+            },
+        ]
+    )
+    out = keep_max(video_metrics(snaps), VIDEO_METRICS).to_pylist()
+    assert [
+        (
+            r["bucket_start"].second,
+            r["max_views"],
+            r["max_likes"],
+            r["max_dislikes"],
+            r["description"],
+        )
+        for r in out
+    ] == [(0, 10, 9, 2, "new"), (30, 12, 3, 2, "next")]
+    assert VIDEO_METRICS.column_names == tuple(video_metrics(snaps).column_names)
+
+
+def test_the_youtube_contract_gets_the_extensions_tables_after_its_own() -> None:
+    youtube = builtin_contract("youtube")
+    assert extension_of(youtube) is EXTENSIONS["youtube_metrics"]
+    assert [t.name for t in tables_for(youtube)] == [
+        "warehouse.video_snapshots",
+        "warehouse.video_metrics",
+    ]
+    assert [t.name for t in tables_for(builtin_contract("sales"))] == ["warehouse.sales"]
+
+
+@pytest.mark.integration
+def test_video_metrics_is_the_table_its_migration_creates(conn: psycopg.Connection) -> None:
+    """sql/004_youtube.sql creates the table; the spec the transform writes and the load merges
+    must have its columns, types, nullability and key."""
+    shape = table_shape(conn, VIDEO_METRICS.name)
+    assert shape is not None
+    columns = {c.name: (c.sql_type, c.nullable) for c in shape.columns}
+    assert columns == {c.name: (c.pg_type, c.nullable) for c in VIDEO_METRICS.columns}
+    assert shape.key == VIDEO_METRICS.key
 
 
 def _youtube_v2(directory: Path) -> None:
@@ -33,6 +106,7 @@ def _youtube_v2(directory: Path) -> None:
     (directory / "youtube_v2.yaml").write_text(v2, encoding="utf-8")
 
 
+@pytest.mark.integration
 def test_an_evolved_youtube_contract_flows_through_transform_and_load(
     store: ObjectStore,
     audit: AuditLog,

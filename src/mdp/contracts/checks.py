@@ -12,16 +12,25 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 from mdp.contracts.base import RowRule
 from mdp.contracts.evolution import plan, shape_of
 from mdp.contracts.expressions import ExpressionError, compile_rule
-from mdp.contracts.extensions import EXTENSIONS
 from mdp.contracts.loading import ContractVersion, Problem
 from mdp.contracts.model import ContractFile, sql_type_ok
 
 _RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\\[1-9]")
+EXTENSIONS_DIR = Path(__file__).resolve().parents[1] / "extensions"
+"""The package of the code extensions (``mdp.extensions``), one module per extension."""
+
+
+def known_extensions() -> list[str]:
+    """The names a contract's ``extension:`` may say: the modules of ``mdp.extensions``, listed
+    from the package's directory, not imported (their code needs the transform's packages, and
+    the contracts must not depend on a higher layer)."""
+    return sorted(p.stem for p in EXTENSIONS_DIR.glob("*.py") if not p.stem.startswith("_"))
 
 
 def check_document(doc: ContractFile) -> tuple[list[tuple[str, str]], list[RowRule]]:
@@ -36,8 +45,8 @@ def check_document(doc: ContractFile) -> tuple[list[tuple[str, str]], list[RowRu
         seen.setdefault(col.name, i)
         problems += [(f"columns[{i}].{p}", m) for p, m in _check_column(col)]
     problems += _check_key_and_newer(doc)
-    if doc.extension is not None and doc.extension not in EXTENSIONS:
-        known = ", ".join(sorted(EXTENSIONS))
+    if doc.extension is not None and doc.extension not in (names := known_extensions()):
+        known = ", ".join(names)
         problems.append(("extension", f"unknown extension {doc.extension!r} (known: {known})"))
     rules: list[RowRule] = []
     types = {c.name: c.type for c in doc.columns}

@@ -4,9 +4,10 @@ Inside the transaction: a dataset-wide advisory lock (loads of one dataset are s
 channel_stats recomputation always sees every committed snapshot, and the merge's two statements
 see no other writer), COPY of each transformed Parquet into a temporary table (streamed batch by
 batch as CSV), the merge (mdp.load.merge: update the stored rows the file's rows beat, then
-insert the new keys), recompute channel_stats for the channels the file touched, and mark the
-audit row loaded with its inserted/updated counts. Either all of that commits or none of it does: a
-killed process leaves no partial rows, and a rerun starts again from the transformed files.
+insert the new keys), the contract extension's step after the merges (youtube: channel_stats of
+the channels the file touched, ``mdp.extensions``), and mark the audit row loaded with its
+inserted/updated counts. Either all of that commits or none of it does: a killed process leaves
+no partial rows, and a rerun starts again from the transformed files.
 After the commit the raw file moves to archive/<dataset>/YYYY/MM/DD/ (the archive key is recorded
 on the row first, the row finished after the move), and then the file's staging/ and transformed/
 outputs are deleted: they are derived, content-addressed copies that nothing reads once the rows
@@ -25,12 +26,13 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from mdp import layout, timing
 from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.audit.log import lock_id
+from mdp.contracts import get_contract
 from mdp.crashpoints import crash_point
+from mdp.extensions import extension_of, tables_for
 from mdp.load import merge
 from mdp.steps import (
     Outcome,
@@ -42,7 +44,7 @@ from mdp.steps import (
 )
 from mdp.storage import ObjectStore
 from mdp.storage.parquet import open_parquet
-from mdp.warehouse.tables import CHANNELS_FILE, TABLES, TableSpec
+from mdp.warehouse.tables import TableSpec
 
 log = logging.getLogger(__name__)
 COPY_BATCH_ROWS = 65_536
@@ -88,15 +90,17 @@ def copy_parquet(conn: psycopg.Connection, spec: TableSpec, path: Path) -> int:
 def merge_file(
     conn: psycopg.Connection, dataset: str, files: dict[str, Path], record_id: int
 ) -> tuple[int, int]:
-    """Merge every table of one file; returns (inserted, updated) of the dataset's main table.
-    Runs inside the caller's transaction."""
+    """Merge every table of one file, then the extension's step after the merges (youtube:
+    channel_stats); returns (inserted, updated) of the dataset's main table. Runs inside the
+    caller's transaction."""
+    contract = get_contract(dataset)
     # The merge's two statements rely on this lock: nothing else writes the dataset's tables
     # between them (mdp.load.merge).
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id(f"load:{dataset}"),))
     conn.execute(merge.set_work_mem())
     params = {"source_file_id": record_id}
     counts: list[tuple[int, int]] = []
-    for spec in TABLES[dataset]:
+    for spec in tables_for(contract):
         with timing.phase("copy"):
             staged = copy_parquet(conn, spec, files[spec.file_name])
         with timing.phase("merge"):
@@ -105,10 +109,7 @@ def merge_file(
         log.info("%s: %d staged, %d inserted, %d updated", spec.name, staged, inserted, updated)
         counts.append((inserted, updated))
         conn.execute(f"DROP TABLE {merge.STAGE}")
-    if CHANNELS_FILE in files:
-        channels = pq.read_table(files[CHANNELS_FILE]).column("channel_id").to_pylist()
-        conn.execute(merge.RECOMPUTE_CHANNEL_STATS, {"channels": channels})
-        log.info("channel_stats recomputed for %d channel(s)", len(channels))
+    extension_of(contract).after_merge(conn, contract, files)
     return counts[0]
 
 
