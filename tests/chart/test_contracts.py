@@ -118,7 +118,7 @@ def test_every_mdp_container_of_the_setup_job_and_generator_reads_the_mounted_co
 
 
 def test_setup_storage_covers_every_dataset_of_the_contracts() -> None:
-    """No --datasets: `mdp setup storage` takes them from CONTRACTS__DIR (src/mdp/cli.py)."""
+    """No --datasets: `mdp setup storage` takes them from CONTRACTS__DIR (src/mdp/cli/setup.py)."""
     spec = _workloads(render_chart())["mdp-setup"]
     storage = next(c for c in spec["initContainers"] if c["name"] == "storage")
     assert storage["args"] == ["setup", "storage"]
