@@ -41,16 +41,6 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "summary": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "256Mi"}},
 }
 
-# Exit codes of the step CLI (mdp.exitcodes; repeated here because the DAGs must not import mdp).
-EXIT_FAULT = 1
-EXIT_REJECTED = 3
-EXIT_TERMINAL = 4
-
-# Where every step pod sees the contracts, and the variable that tells the ``mdp`` CLI so (the same
-# path and variable as the chart's setup Job and generator).
-CONTRACTS_MOUNT = "/etc/mdp/contracts"
-CONTRACTS_ENV = "CONTRACTS__DIR"
-
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name)
@@ -104,8 +94,8 @@ class PipelineConfig:
     mounted into Airflow): the datasets are their ``dataset:`` values, read at each dispatch.
     Empty: ``datasets``."""
     contracts_configmaps: tuple[str, ...] = ("mdp-contracts",)
-    """ConfigMaps with the contract files, mounted read-only at ``CONTRACTS_MOUNT`` in every step
-    pod (``MDP_CONTRACTS_CONFIGMAP``, comma-separated: the chart's, then
+    """ConfigMaps with the contract files, mounted read-only at ``platform.CONTRACTS_MOUNT`` in
+    every step pod (``MDP_CONTRACTS_CONFIGMAP``, comma-separated: the chart's, then
     ``contracts.existingConfigMap``). Empty: no mount; the steps use the contracts in their
     image."""
     pool: str = "mdp_pipeline"

@@ -33,6 +33,8 @@ from urllib.parse import unquote_plus
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
+from mdp_dags.platform import INCOMING
+
 CLASSPATH = "mdp_dags.events.MinioObjectCreatedTrigger"
 EVENTS = ("s3:ObjectCreated:*",)
 MAX_RECONNECT_DELAY = 30.0
@@ -76,7 +78,7 @@ class MinioObjectCreatedTrigger(BaseEventTrigger):
     """
 
     def __init__(
-        self, conn_id: str, bucket: str, prefix: str = "incoming/", poll_seconds: float = 5.0
+        self, conn_id: str, bucket: str, prefix: str = f"{INCOMING}/", poll_seconds: float = 5.0
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's own signature is untyped
         self.conn_id = conn_id

@@ -24,17 +24,10 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from kubernetes.client import models as k8s
 
-from mdp_dags.config import (
-    CONTRACTS_ENV,
-    CONTRACTS_MOUNT,
-    EXIT_REJECTED,
-    EXIT_TERMINAL,
-    RESOURCES,
-    PipelineConfig,
-)
+from mdp_dags.config import RESOURCES, PipelineConfig
+from mdp_dags.platform import CONTRACTS_ENV, CONTRACTS_MOUNT, EXIT_REJECTED, EXIT_TERMINAL, UID
 
 PART_OF = "mini-data-platform"
-UID = 10001  # the numeric user of every step image (images/*/Dockerfile)
 ERROR_TAIL_LINES = 20  # the step prints its JSON result line last; stderr may follow it
 
 # Depth-first across files: when a pool slot frees, the scheduler picks the queued task with the

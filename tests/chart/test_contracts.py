@@ -157,7 +157,8 @@ def test_the_checksum_changes_with_the_contracts_and_only_then() -> None:
 
 def test_the_dags_default_configmap_is_the_charts() -> None:
     sys.path.insert(0, str(ROOT / "dags"))
-    from mdp_dags.config import CONTRACTS_MOUNT, PipelineConfig
+    from mdp_dags.config import PipelineConfig
+    from mdp_dags.platform import CONTRACTS_MOUNT
 
     cfg = PipelineConfig.from_env({})
     names = {d["metadata"]["name"] for d in by_kind(render_chart(), "ConfigMap")}

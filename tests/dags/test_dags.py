@@ -306,9 +306,9 @@ def test_installed_airflow_matches_versions_env() -> None:
 
 
 def test_dag_exit_codes_are_the_step_clis() -> None:
-    """dags/mdp_dags/config.py repeats mdp.exitcodes (the DAGs cannot import mdp)."""
+    """dags/mdp_dags/platform.py repeats mdp.exitcodes (the DAGs cannot import mdp)."""
     from mdp import exitcodes
-    from mdp_dags import config
+    from mdp_dags import platform as config
 
     assert (config.EXIT_FAULT, config.EXIT_REJECTED, config.EXIT_TERMINAL) == (
         exitcodes.FAULT,

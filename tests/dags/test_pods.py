@@ -11,7 +11,8 @@ import pytest
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 sys.path.insert(0, str(DAGS))
 
-from mdp_dags.config import CONTRACTS_MOUNT, PipelineConfig  # noqa: E402
+from mdp_dags.config import PipelineConfig  # noqa: E402
+from mdp_dags.platform import CONTRACTS_MOUNT  # noqa: E402
 from mdp_dags.pods import step_pod  # noqa: E402
 
 STEPS = ("validate", "transform", "load", "requeue", "summary")

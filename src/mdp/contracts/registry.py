@@ -24,6 +24,9 @@ from mdp.contracts.checks import check_directory, check_document
 from mdp.contracts.loading import ContractVersion, Problem, build_contract, parse_file
 from mdp.errors import ConfigError
 
+CONTRACT_FILES = "*.yaml"
+"""The contract files of a directory: one document each, any other file is ignored."""
+
 
 @dataclass
 class Registry:
@@ -93,7 +96,7 @@ def load_directory(directory: Path) -> Registry:
         reg.problems.append(Problem(str(directory), "(directory)", "not a directory"))
         return reg
     loaded: list[ContractVersion] = []
-    for path in sorted(directory.glob("*.yaml")):
+    for path in sorted(directory.glob(CONTRACT_FILES)):
         version, problems = load_file(path)
         reg.problems += problems
         if version is not None:
