@@ -26,7 +26,7 @@ from airflow.sdk import Param, dag
 from mdp_dags.config import PipelineConfig
 from mdp_dags.dispatch import FILE_DAG_ID
 from mdp_dags.platform import INCOMING
-from mdp_dags.pods import file_steps, summary_pod
+from mdp_dags.shape import file_steps, summary_pod
 from mdp_dags.watch import watcher
 
 CFG = PipelineConfig.from_env()

@@ -21,7 +21,7 @@ from airflow.sdk import Param, dag, task, task_group
 from mdp_dags.config import PipelineConfig
 from mdp_dags.objects import failed_files
 from mdp_dags.platform import FAILED
-from mdp_dags.pods import file_steps, step_pod, summary_pod
+from mdp_dags.shape import file_steps, step_pod, summary_pod
 from mdp_dags.watch import watcher
 
 CFG = PipelineConfig.from_env()

@@ -105,7 +105,7 @@ def _dag_commands() -> list[tuple[str, list[str]]]:
     from airflow.sdk import DAG
 
     from mdp_dags.config import PipelineConfig
-    from mdp_dags.pods import file_steps, step_pod, summary_pod
+    from mdp_dags.shape import file_steps, step_pod, summary_pod
 
     cfg = PipelineConfig.from_env({})
     key = "{{ params.key }}"
