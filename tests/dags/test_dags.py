@@ -296,7 +296,7 @@ def test_failed_key_parsing_agrees_with_the_platform_layout() -> None:
 def test_installed_airflow_matches_versions_env() -> None:
     from importlib.metadata import version
 
-    from tests.versions import VERSIONS
+    from tests.support.versions import VERSIONS
 
     assert version("apache-airflow") == VERSIONS["AIRFLOW_VERSION"]
     assert (

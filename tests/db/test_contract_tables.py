@@ -21,7 +21,7 @@ from mdp.contracts import Contract
 from mdp.contracts.evolution import ColumnShape, TableShape
 from mdp.contracts.registry import builtin_dir, load_directory
 from mdp.db.migrate import UnsafeContractChange, contract_plans, migrate_contracts, table_shape
-from tests.conftest import Database
+from tests.support.servers import Database
 
 COLUMNS: list[dict[str, Any]] = [
     {"name": "order_id", "type": "string"},

@@ -13,7 +13,7 @@ import pytest
 from mdp import exitcodes
 from mdp.db.migrate import MigrationError, default_sql_dir, load_migrations, migrate
 from mdp.devservers import PostgresServer
-from tests.cli_process import run_cli
+from tests.support.cli_process import run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,7 @@ from mdp.devservers import PostgresServer
 from tests.e2e.airflow_processes import AirflowProcesses, create_pool, free_port, scheduler_env
 from tests.e2e.conftest import AIRFLOW_TEMPLATE_DB, Platform
 from tests.kubeapi.server import FakeKubernetes
-from tests.samples import sales_row, to_csv
+from tests.support.samples import sales_row, to_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(1500)]
 

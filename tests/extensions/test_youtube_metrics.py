@@ -20,7 +20,7 @@ from mdp.extensions.youtube_metrics import VIDEO_METRICS, video_metrics
 from mdp.run import Pipeline
 from mdp.storage import ObjectStore
 from mdp.transform.dedupe import keep_max
-from tests.samples import to_jsonl, youtube_row
+from tests.support.samples import to_jsonl, youtube_row
 
 AT_30 = datetime(2026, 3, 1, 10, 0, 30, tzinfo=UTC)  # youtube_row's snapshot time
 LANGUAGE = "  - {name: language, type: string, nullable: true, max_length: 8, max_null_ratio: 1}\n"

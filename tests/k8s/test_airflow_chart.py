@@ -21,7 +21,7 @@ import yaml
 
 from tests.chart.conftest import VALUE_SETS, by_kind, pod_specs, render_chart
 from tests.chart.pod_security import restricted_violations
-from tests.versions import VERSIONS
+from tests.support.versions import VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES_FILE = ROOT / "charts" / "airflow" / "values.yaml"

@@ -12,7 +12,7 @@ from mdp.reprocess import requeue_object
 from mdp.run import Pipeline
 from mdp.steps import Outcome
 from mdp.storage import ObjectStore
-from tests.samples import sales_row, to_csv
+from tests.support.samples import sales_row, to_csv
 
 pytestmark = pytest.mark.integration
 

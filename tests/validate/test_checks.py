@@ -10,7 +10,7 @@ import pytest
 from mdp.contracts import Column, ColumnType, Contract
 from mdp.contracts.registry import builtin_contract
 from mdp.validate.checks import check_batch
-from tests.samples import sales_row
+from tests.support.samples import sales_row
 
 SALES = builtin_contract("sales")
 

@@ -1,4 +1,5 @@
-"""Helpers for the transform/load tests: push files through the real steps, dump tables."""
+"""The warehouse as tests compare it (row counts and checksums), and files pushed through the
+real steps in one process."""
 
 from __future__ import annotations
 

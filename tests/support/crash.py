@@ -36,7 +36,7 @@ from mdp.storage import ObjectStore
 from mdp.storage.object_store import http_client
 from mdp.transform.step import transform_object
 from mdp.validate.step import validate_object
-from tests.load.conftest import dump
+from tests.support.warehouse import dump
 
 T = TypeVar("T")
 STEPS = ("validate", "transform", "load")
