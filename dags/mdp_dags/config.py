@@ -30,9 +30,9 @@ STEP_IMAGE = {
     "summary": "loader",
 }
 
-# Requests and limits per step. Peak RSS measured by `make bench` on 1M and 10M row files:
-# validate ~260 MiB, transform ~320 MiB, load ~245 MiB (flat in file size, see README), so a
-# 1 GiB limit leaves room for Arrow's pools and the OS page cache of spooled files.
+# Requests and limits per step, sized from the peak memory `make bench` measures (flat in the file
+# size, docs/benchmark.md): a 1 GiB limit leaves room for Arrow's pools and the OS page cache of
+# spooled files.
 RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "validate": {"requests": {"cpu": "250m", "memory": "384Mi"}, "limits": {"memory": "1Gi"}},
     "transform": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
@@ -68,7 +68,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Where and how the step pods run; see the README's "DAG configuration" table."""
+    """Where and how the step pods run; docs/operations.md has the "DAG configuration" table."""
 
     namespace: str = "mdp"
     """Namespace of the step pods, and of the Secrets and ConfigMap they read."""

@@ -9,7 +9,7 @@ version runs twice, the missed event is covered by the sweep) and *measures* lat
 the numbers are printed and written to ``scheduler-report.json`` in the test's tmp dir, never
 compared with a clock limit (this machine's load would make that flaky).
 
-``MDP_TEST_BURST`` sets the burst size (default 10; the README's numbers are from 40).
+``MDP_TEST_BURST`` sets the burst size (default 10; the figures in docs/benchmark.md are from 40).
 """
 
 from __future__ import annotations
