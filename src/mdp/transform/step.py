@@ -32,17 +32,16 @@ from mdp.transform.partition import read_bucket, spill
 log = logging.getLogger(__name__)
 
 BUCKET_ROWS = 50_000
-"""Expected rows per bucket. Deduplicating a bucket takes ~5x its Arrow size at peak (sort,
-take, filter), ~40 MiB for 50k sales rows."""
+"""Expected rows per bucket. Deduplicating a bucket takes several times its Arrow size at peak
+(sort, take, filter): the bucket size bounds the transform's memory."""
 
 
 def _lean_memory_pool() -> None:
     """Arrow memory that goes back to the operating system as soon as it is freed.
 
-    The transform frees a whole bucket's tables at a time. Measured peak RSS on the same 300k-row
-    file: mimalloc (Arrow's default) kept the most; the system allocator 246 MiB; jemalloc with
-    page purging on free (decay 0) 229 MiB, and no slower. Builds without jemalloc use the
-    system allocator."""
+    The transform frees a whole bucket's tables at a time; jemalloc purging pages on free (decay
+    0) keeps the least of that memory of the allocators tried (docs/benchmark.md), and is no
+    slower. Builds without jemalloc use the system allocator."""
     try:
         pool = pa.jemalloc_memory_pool()
         pa.jemalloc_set_decay_ms(0)
