@@ -56,7 +56,7 @@ HELM ?= $(if $(wildcard $(TOOLS_BIN)/helm),$(TOOLS_BIN)/helm,helm)
 .PHONY: help
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
-	/^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+	/^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
 	/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Development
@@ -107,6 +107,18 @@ $(TOOLS_BIN)/helm: $(HELM_BIN)
 test: ## Run all tests (unit + integration against real MinIO and PostgreSQL)
 	$(UV) run --locked pytest $(PYTEST_ARGS)
 
+.PHONY: test-unit
+test-unit: ## Only the tests that need no server (neither marker integration nor e2e)
+	$(UV) run --locked pytest -m "not integration and not e2e" $(PYTEST_ARGS)
+
+.PHONY: test-integration
+test-integration: ## Only the tests against the real MinIO and PostgreSQL (marker integration, not e2e)
+	$(UV) run --locked pytest -m "integration and not e2e" $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: ## Only the production DAGs end to end through the test Kubernetes API (marker e2e)
+	$(UV) run --locked pytest -m e2e $(PYTEST_ARGS)
+
 .PHONY: lint
 lint: ## Lint and type-check (ruff, ruff format --check, mypy strict)
 	$(UV) run --locked ruff check .
@@ -132,6 +144,28 @@ bench: tools ## Steps as 3 processes vs mdp run vs hand-written SQL upsert vs CO
 .PHONY: clean
 clean: ## Remove caches and the local tool links (keeps the tool cache)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .tools .bench-venv dist build
+
+##@ Generated files
+
+# Files generated from a source in the repository; tests fail when one is stale, `verify` too.
+GENERATED := contracts/contract.schema.json docs/architecture.svg
+# The Airflow chart facts (charts/airflow/official-chart-facts.json) are recorded from the
+# official chart's source, which CI cannot download: give its folder(s) to include them, e.g.
+#   make generate AIRFLOW_CHART_FACTS_ARGS="/path/to/chart --source 'apache/airflow chart/ at <commit>'"
+AIRFLOW_CHART_FACTS_ARGS ?=
+
+.PHONY: generate
+generate: diagram ## Regenerate the contract JSON Schema and the diagram (and the Airflow chart facts, see AIRFLOW_CHART_FACTS_ARGS)
+	$(UV) run --locked mdp contracts schema --output contracts/contract.schema.json
+	$(if $(AIRFLOW_CHART_FACTS_ARGS),$(UV) run --locked python scripts/record-airflow-chart-facts.py $(AIRFLOW_CHART_FACTS_ARGS))
+
+.PHONY: diagram
+diagram: ## Render docs/architecture.dot to docs/architecture.svg (Graphviz dot, deterministic)
+	$(UV) run --locked python scripts/render-diagram.py docs/architecture.dot docs/architecture.svg
+
+.PHONY: verify
+verify: generate ## Fail when a generated file differs from what is committed
+	git diff --exit-code -- $(GENERATED)
 
 ##@ Kubernetes (kind)
 

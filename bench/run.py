@@ -48,11 +48,11 @@ import pyarrow.csv as pacsv
 from minio import Minio
 from psycopg import sql
 
-from mdp.contracts.sales import SALES
+from mdp.contracts import get_contract
 from mdp.db.migrate import migrate
 from mdp.devservers import MinioServer, PostgresServer
 from mdp.transform.dedupe import keep_max
-from mdp.warehouse.tables import SALES_TABLE
+from mdp.warehouse.tables import main_table
 
 WAYS = ("production", "mdp run", "SQL upsert", "plain COPY")
 WAY_FLAGS = {
@@ -63,6 +63,8 @@ WAY_FLAGS = {
 }
 CASES = ("first", "update")
 STEPS = ("validate", "transform", "load")
+SALES = get_contract("sales")
+SALES_TABLE = main_table(SALES)
 COLUMNS = SALES.column_names
 TEMPLATE_DB = "bench_template"
 UPDATE_SHIFT_US = 30 * 60 * 1_000_000

@@ -3,7 +3,7 @@ is on ``sys.path`` (the chart and the tests put the DAG folder there, for the ev
 
 Why: a task process is forked from the scheduler's LocalExecutor worker and then parses its DAG
 file. For the step tasks that means importing the cncf.kubernetes provider and the Kubernetes
-client - 2-4 s of CPU per task on a busy 2-core machine, paid again by every task. Importing the
+client - seconds of CPU per task on a busy machine, paid again by every task. Importing the
 operator here, once, in the scheduler, puts it into every forked worker and task process, so a
 step task parses its DAG file in milliseconds. It costs the components some tens of MiB of
 memory; ``MDP_PRELOAD_PROVIDER=false`` turns it off. A failed import never stops Airflow.

@@ -25,7 +25,8 @@ from airflow.sdk import Param, dag
 
 from mdp_dags.config import PipelineConfig
 from mdp_dags.dispatch import FILE_DAG_ID
-from mdp_dags.pods import file_steps, summary_pod
+from mdp_dags.platform import INCOMING
+from mdp_dags.shape import file_steps, summary_pod
 from mdp_dags.watch import watcher
 
 CFG = PipelineConfig.from_env()
@@ -44,7 +45,7 @@ CFG = PipelineConfig.from_env()
         "key": Param(
             "",
             type="string",
-            pattern="^incoming/[^/]+/.+",
+            pattern=f"^{INCOMING}/[^/]+/.+",
             description="The object to process, e.g. incoming/sales/2026-11-21.csv",
         ),
         "dataset": Param("", type="string", description="Its dataset, e.g. sales"),

@@ -20,7 +20,8 @@ from airflow.sdk import Param, dag, task, task_group
 
 from mdp_dags.config import PipelineConfig
 from mdp_dags.objects import failed_files
-from mdp_dags.pods import file_steps, step_pod, summary_pod
+from mdp_dags.platform import FAILED
+from mdp_dags.shape import file_steps, step_pod, summary_pod
 from mdp_dags.watch import watcher
 
 CFG = PipelineConfig.from_env()
@@ -38,14 +39,14 @@ CFG = PipelineConfig.from_env()
         "keys": Param(
             [],
             type="array",
-            items={"type": "string", "pattern": "^failed/"},
+            items={"type": "string", "pattern": f"^{FAILED}/"},
             description="Quarantined files to re-process, e.g. "
             "failed/validation_failed/sales/2026-11-21.csv",
         ),
         "prefix": Param(
             "",
             type="string",
-            pattern="^(failed/.*)?$",
+            pattern=f"^({FAILED}/.*)?$",
             description="Re-process every file under this prefix, e.g. failed/loading_failed/",
         ),
     },

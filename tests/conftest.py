@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import psycopg
 import pytest
@@ -19,12 +18,30 @@ from mdp.audit import AuditLog
 from mdp.db.migrate import migrate
 from mdp.devservers import MinioServer, PostgresServer
 from mdp.storage import ObjectStore
-
-TEMPLATE_DB = "mdp_template"
+from tests.support.servers import TEMPLATE_DB, Database
 
 # tests/cluster needs the local test cluster (a real Kubernetes, `make test-cluster` starts it and
 # sets MDP_CLUSTER_KUBECONFIG); `make test` leaves it out.
 collect_ignore = [] if os.environ.get("MDP_CLUSTER_KUBECONFIG") else ["cluster"]
+
+SERVER_FIXTURES = {"minio_server", "pg_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test-unit` runs the tests marked neither integration nor e2e: a test that uses the
+    servers must carry one of the two, or the unit run would start them after all."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SERVER_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and not any(item.iter_markers("integration"))
+        and not any(item.iter_markers("e2e"))
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use the MinIO/PostgreSQL servers; mark them integration (or e2e): "
+            + ", ".join(unmarked)
+        )
 
 
 @pytest.fixture(scope="session")
@@ -57,20 +74,6 @@ def store(minio_server: MinioServer) -> ObjectStore:
     s = ObjectStore(client, bucket)
     s.ensure_bucket()
     return s
-
-
-@dataclass
-class Database:
-    server: PostgresServer
-    name: str
-
-    def conninfo(self) -> str:
-        return self.server.conninfo(self.name)
-
-    def connect(self, **kwargs: object) -> psycopg.Connection:
-        """Autocommit by default, as the steps connect (see AuditLog)."""
-        kwargs.setdefault("autocommit", True)
-        return psycopg.connect(self.conninfo(), **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture

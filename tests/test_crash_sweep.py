@@ -3,10 +3,10 @@ nothing twice, nothing left behind. And the same with PostgreSQL restarted and M
 at each point of a good file's journey.
 
 Each case runs in a world of its own (bucket and database) on servers of its own
-(tests/crash.py), is compared with a clean run of the same scenario (same objects, same audit
-rows, same warehouse checksums), and must satisfy the invariant (``assert_invariant``). The plan
-names, per scenario, the step killed and the points it is killed at; every planned point must be
-reached (the process must die there) and the plan must cover every registered point, so a new
+(tests/support/crash.py), is compared with a clean run of the same scenario (same objects, same
+audit rows, same warehouse checksums), and must satisfy the invariant (``assert_invariant``). The
+plan names, per scenario, the step killed and the points it is killed at; every planned point must
+be reached (the process must die there) and the plan must cover every registered point, so a new
 effect without a crash point, or a point no longer reached, fails this test.
 """
 
@@ -24,8 +24,8 @@ import pytest
 
 from mdp import layout
 from mdp.crashpoints import POINTS
-from tests.crash import STEPS, CrashServers, State, World, assert_invariant
-from tests.samples import sales_rows, to_csv
+from tests.support.crash import STEPS, CrashServers, State, World, assert_invariant
+from tests.support.samples import sales_rows, to_csv
 
 pytestmark = pytest.mark.integration
 

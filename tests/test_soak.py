@@ -2,12 +2,12 @@
 
 Bounded (fixed seed, ~200 small files, a few minutes): sales and YouTube files with overlapping
 keys, broken files, duplicates under other names, the same bytes again under the same name and
-new versions under the same name. Three worker processes (tests/soak_worker.py) share the keys;
-a worker is SIGKILLed at random moments and a new one takes its remaining keys (the key it was
+new versions under the same name. Three worker processes (tests/support/soak_worker.py) share the
+keys; a worker is SIGKILLed at random moments and a new one takes its remaining keys (the key it was
 on included, as a retry); PostgreSQL is restarted immediately once. Then every key is run once
 more (the next DAG run), and:
 
-- the invariant of tests/crash.py holds for every uploaded object version;
+- the invariant of tests/support/crash.py holds for every uploaded object version;
 - warehouse.sales and warehouse.video_snapshots equal an expectation computed here from the
   uploaded rows alone (per key the newest version: latest sale_timestamp; most views for one
   video snapshot), not by the transform code.
@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 
-from tests.crash import CrashServers, State, World, assert_invariant
-from tests.samples import SALES_HEADER, YOUTUBE_HEADER, sales_row, to_csv, youtube_row
+from tests.support.crash import CrashServers, State, World, assert_invariant
+from tests.support.samples import SALES_HEADER, YOUTUBE_HEADER, sales_row, to_csv, youtube_row
 
 pytestmark = pytest.mark.integration
 SEED = 14
@@ -143,7 +143,7 @@ class Workers:
     def start(self, keys: list[str]) -> None:
         log = (self.logs / f"worker-{len(list(self.logs.iterdir()))}.log").open("w")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.soak_worker"],
+            [sys.executable, "-m", "tests.support.soak_worker"],
             env=self.world.env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

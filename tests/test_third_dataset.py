@@ -23,7 +23,7 @@ import pytest
 from mdp import exitcodes
 from mdp.contracts.registry import builtin_dir
 from mdp.storage import ObjectStore
-from tests.cli_process import run_cli
+from tests.support.cli_process import run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -30,9 +30,9 @@ STEP_IMAGE = {
     "summary": "loader",
 }
 
-# Requests and limits per step. Peak RSS measured by `make bench` on 1M and 10M row files:
-# validate ~260 MiB, transform ~320 MiB, load ~245 MiB (flat in file size, see README), so a
-# 1 GiB limit leaves room for Arrow's pools and the OS page cache of spooled files.
+# Requests and limits per step, sized from the peak memory `make bench` measures (flat in the file
+# size, docs/benchmark.md): a 1 GiB limit leaves room for Arrow's pools and the OS page cache of
+# spooled files.
 RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "validate": {"requests": {"cpu": "250m", "memory": "384Mi"}, "limits": {"memory": "1Gi"}},
     "transform": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
@@ -40,16 +40,6 @@ RESOURCES: dict[str, dict[str, dict[str, str]]] = {
     "requeue": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
     "summary": {"requests": {"cpu": "50m", "memory": "96Mi"}, "limits": {"memory": "256Mi"}},
 }
-
-# Exit codes of the step CLI (mdp.exitcodes; repeated here because the DAGs must not import mdp).
-EXIT_FAULT = 1
-EXIT_REJECTED = 3
-EXIT_TERMINAL = 4
-
-# Where every step pod sees the contracts, and the variable that tells the ``mdp`` CLI so (the same
-# path and variable as the chart's setup Job and generator).
-CONTRACTS_MOUNT = "/etc/mdp/contracts"
-CONTRACTS_ENV = "CONTRACTS__DIR"
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
@@ -78,7 +68,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 @dataclass(frozen=True)
 class PipelineConfig:
-    """Where and how the step pods run; see the README's "DAG configuration" table."""
+    """Where and how the step pods run; docs/operations.md has the "DAG configuration" table."""
 
     namespace: str = "mdp"
     """Namespace of the step pods, and of the Secrets and ConfigMap they read."""
@@ -104,8 +94,8 @@ class PipelineConfig:
     mounted into Airflow): the datasets are their ``dataset:`` values, read at each dispatch.
     Empty: ``datasets``."""
     contracts_configmaps: tuple[str, ...] = ("mdp-contracts",)
-    """ConfigMaps with the contract files, mounted read-only at ``CONTRACTS_MOUNT`` in every step
-    pod (``MDP_CONTRACTS_CONFIGMAP``, comma-separated: the chart's, then
+    """ConfigMaps with the contract files, mounted read-only at ``platform.CONTRACTS_MOUNT`` in
+    every step pod (``MDP_CONTRACTS_CONFIGMAP``, comma-separated: the chart's, then
     ``contracts.existingConfigMap``). Empty: no mount; the steps use the contracts in their
     image."""
     pool: str = "mdp_pipeline"

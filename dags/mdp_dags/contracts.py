@@ -7,7 +7,9 @@ image or a restart. Two consequences shape this module:
 - It reads the files itself, with PyYAML (in the official Airflow image), because the Airflow
   image does not have the ``mdp`` package that validates contracts. It needs one field, the
   dataset's name; whether a contract is sound is ``mdp contracts check``'s business, and the
-  setup Job runs it before anything uses the contracts.
+  setup Job runs it before anything uses the contracts. It reads them as strictly as the steps
+  do: a key written twice in one mapping is refused (PyYAML would keep the last ``dataset:``), so
+  the DAGs never dispatch a dataset the steps would refuse to run.
 - It is called per dispatch, never cached at import: Kubernetes updates a mounted ConfigMap in
   place (within about a minute), and the next sweep or event then sees the new dataset.
 
@@ -18,16 +20,45 @@ bad file must not stop the other datasets, nor break the parsing of a DAG file.
 from __future__ import annotations
 
 import logging
-import re
+from functools import cache
 from pathlib import Path
+from typing import Any
+
+from mdp_dags.platform import CONTRACT_FILES, DATASET_NAME
 
 log = logging.getLogger(__name__)
 
-# The agreed form of a dataset name (lower_snake); it is also the incoming/<dataset>/ prefix.
-DATASET_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # Each contract is one *.yaml file; a ConfigMap volume's own entries (..data, ..<timestamp>)
 # start with a dot and are not matched.
-PATTERN = "*.yaml"
+PATTERN = CONTRACT_FILES
+
+
+@cache
+def _loader() -> Any:
+    """A SafeLoader refusing a key written twice in one mapping, as ``mdp``'s contract loader
+    does (``mdp.contracts.loading``)."""
+    import yaml
+
+    class RefuseDuplicateKeys(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return RefuseDuplicateKeys
+
+
+def read_contract(text: str) -> Any:
+    """The YAML document of a contract file; a duplicate key is a ``yaml.YAMLError``."""
+    import yaml
+
+    return yaml.load(text, Loader=_loader())  # noqa: S506 - a SafeLoader
 
 
 def dataset_of_file(path: Path) -> str | None:
@@ -35,7 +66,7 @@ def dataset_of_file(path: Path) -> str | None:
     import yaml  # in the Airflow image; imported here so that a DAG file's parse does not need it
 
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = read_contract(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
         log.warning("skipping contract file %s: %s", path, str(e).splitlines()[0] if str(e) else e)
         return None

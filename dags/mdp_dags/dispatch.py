@@ -26,6 +26,7 @@ from typing import Any
 
 from mdp_dags.config import PipelineConfig
 from mdp_dags.naming import file_label
+from mdp_dags.platform import INCOMING
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def dataset_of(
     ``cfg.current_datasets()``); else None."""
     known = cfg.current_datasets() if datasets is None else datasets
     parts = key.split("/")
-    if len(parts) < 3 or parts[0] != "incoming" or not parts[-1] or parts[1] not in known:
+    if len(parts) < 3 or parts[0] != INCOMING or not parts[-1] or parts[1] not in known:
         return None
     return parts[1]
 
@@ -96,7 +97,7 @@ def sweep(cfg: PipelineConfig) -> list[ObjectVersion]:
     counts."""
     datasets = cfg.current_datasets()
     client = _client(cfg)
-    found = [v for d in datasets for v in _listed(client, cfg, f"incoming/{d}/", datasets)]
+    found = [v for d in datasets for v in _listed(client, cfg, f"{INCOMING}/{d}/", datasets)]
     return sorted(found, key=lambda v: (v.last_modified, v.key))
 
 

@@ -14,8 +14,8 @@ and imported inside ``run`` so that parsing the DAG file imports neither.
 
 Why the trigger also lists ``incoming/`` every few seconds (``poll_seconds``): the MinIO build we
 pin does not flush this stream per event - a wrapper around its response writer drops the flush,
-so events reach the client in 4 KiB blocks, i.e. only after a few more events (measured: the first
-upload's event arrived ~100 s late, on the next uploads). A ListObjectsV2 call from the triggerer
+so events reach the client in 4 KiB blocks, i.e. only after a few more events (an idle
+platform's first upload was heard of minutes late). A ListObjectsV2 call from the triggerer
 every few seconds costs one request (no task process) and bounds the delay whatever the server
 does. The trigger reports each (key, ETag, time) once; the same upload may still be reported by
 both the stream and the listing, which costs the dispatcher one lookup: its run ids make the
@@ -32,6 +32,8 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+from mdp_dags.platform import INCOMING
 
 CLASSPATH = "mdp_dags.events.MinioObjectCreatedTrigger"
 EVENTS = ("s3:ObjectCreated:*",)
@@ -76,7 +78,7 @@ class MinioObjectCreatedTrigger(BaseEventTrigger):
     """
 
     def __init__(
-        self, conn_id: str, bucket: str, prefix: str = "incoming/", poll_seconds: float = 5.0
+        self, conn_id: str, bucket: str, prefix: str = f"{INCOMING}/", poll_seconds: float = 5.0
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # Airflow's own signature is untyped
         self.conn_id = conn_id

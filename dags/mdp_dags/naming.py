@@ -1,7 +1,8 @@
 """Names derived from object keys: label values and the incoming key of a quarantined file.
 
 Standard library only, so it is unit-tested without Airflow. The layout itself is defined in
-``mdp.layout``; the DAGs cannot import it, so ``tests/dags`` checks that both agree.
+``mdp.layout``; the DAGs cannot import it, so its names come from ``mdp_dags.platform`` and
+``tests/dags`` checks that both agree.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-FAILED_STAGES = ("validation_failed", "processing_failed", "loading_failed")
-REPORT_SUFFIX = ".error.json"
+from mdp_dags.platform import FAILED, FAILED_STAGES, INCOMING, REPORT_SUFFIX
 
 
 def file_label(key: str) -> str:
@@ -32,7 +32,7 @@ def parse_failed_key(key: str) -> tuple[str, str, str]:
     parts = key.split("/")
     if (
         len(parts) < 4
-        or parts[0] != "failed"
+        or parts[0] != FAILED
         or parts[1] not in FAILED_STAGES
         or any(p in ("", "..") for p in parts)
         or key.endswith(REPORT_SUFFIX)
@@ -41,4 +41,4 @@ def parse_failed_key(key: str) -> tuple[str, str, str]:
             f"{key!r} is not a quarantined file: want failed/<stage>/<dataset>/<file> with stage "
             f"one of {', '.join(FAILED_STAGES)}"
         )
-    return parts[1], parts[2], "/".join(["incoming", parts[2], *parts[3:]])
+    return parts[1], parts[2], "/".join([INCOMING, parts[2], *parts[3:]])

@@ -13,7 +13,8 @@ import logging
 from typing import Any
 
 from mdp_dags.config import PipelineConfig
-from mdp_dags.naming import REPORT_SUFFIX, file_label, parse_failed_key
+from mdp_dags.naming import file_label, parse_failed_key
+from mdp_dags.platform import FAILED, INCOMING, REPORT_SUFFIX
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def incoming_files(cfg: PipelineConfig) -> list[dict[str, str]]:
     datasets = cfg.current_datasets()
     per_dataset: list[list[str]] = []
     for dataset in datasets:
-        keys = hook.list_keys(bucket_name=cfg.bucket, prefix=f"incoming/{dataset}/") or []
+        keys = hook.list_keys(bucket_name=cfg.bucket, prefix=f"{INCOMING}/{dataset}/") or []
         per_dataset.append([k for k in keys if not k.endswith("/")])  # skip folder markers
     found = sum(len(keys) for keys in per_dataset)
     files: list[dict[str, str]] = []
@@ -62,7 +63,7 @@ def failed_files(cfg: PipelineConfig, keys: list[str], prefix: str) -> list[dict
     """
     selected = list(keys)
     if prefix:
-        if not prefix.startswith("failed/"):
+        if not prefix.startswith(f"{FAILED}/"):
             raise ValueError(f"prefix {prefix!r} must start with failed/")
         listed = _hook(cfg).list_keys(bucket_name=cfg.bucket, prefix=prefix) or []
         selected += [k for k in listed if not k.endswith((REPORT_SUFFIX, "/"))]

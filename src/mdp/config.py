@@ -8,10 +8,12 @@ Kubernetes Secrets volumes and Docker secrets hand them over without putting the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
+from typing import ClassVar, Self
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from mdp.errors import ConfigError
 
 
 def _read_secret_file(path: Path | None) -> SecretStr | None:
@@ -128,6 +130,53 @@ class ContractSettings(BaseSettings):
     """Directory of contract files (``*.yaml``). When set it *replaces* the built-in contracts
     (what is mounted is exactly what runs), so it holds the built-ins too. Unset: the built-in
     ``sales`` and ``youtube`` contracts shipped in the package."""
+
+
+class SetupSettings(BaseSettings):
+    """The MinIO users ``mdp setup storage`` creates, as the chart's setup Job mounts them from
+    their Secrets (``SETUP__<ROLE>_ACCESS_KEY``, ``SETUP__<ROLE>_SECRET_KEY``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SETUP__", extra="ignore")
+
+    pipeline_access_key: str = ""
+    """The steps' user (policy ``mdp-pipeline``)."""
+    pipeline_secret_key: SecretStr = SecretStr("")
+    generator_access_key: str = ""
+    """The generator's user (policy ``mdp-generator``)."""
+    generator_secret_key: SecretStr = SecretStr("")
+    readonly_access_key: str = ""
+    """The read-only user of people and Airflow's listing (policy ``mdp-readonly``)."""
+    readonly_secret_key: SecretStr = SecretStr("")
+
+    ROLES: ClassVar[tuple[str, ...]] = ("pipeline", "generator", "readonly")
+
+    def users(self) -> list[tuple[str, str, str]]:
+        """(role, access key, secret key) of every role; ConfigError names what is missing."""
+        found = []
+        for role in self.ROLES:
+            access: str = getattr(self, f"{role}_access_key")
+            secret: SecretStr = getattr(self, f"{role}_secret_key")
+            missing = [
+                f"SETUP__{role.upper()}_{part}"
+                for part, value in (
+                    ("ACCESS_KEY", access),
+                    ("SECRET_KEY", secret.get_secret_value()),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigError(f"set {', '.join(missing)} (the {role} MinIO user's Secret)")
+            found.append((role, access, secret.get_secret_value()))
+        return found
+
+
+class ProfileSettings(BaseSettings):
+    """Performance work only: ``MDP__PROFILE=FILE`` runs the command under cProfile."""
+
+    model_config = SettingsConfigDict(env_prefix="MDP__", extra="ignore")
+
+    profile: Path | None = None
+    """Where the command's cProfile stats go (``python -m pstats FILE``); unset: no profiling."""
 
 
 class MetabaseSettings(BaseSettings):

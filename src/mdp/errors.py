@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mdp import exitcodes
+
 
 class MdpError(Exception):
     """Root of all platform errors; carries key/run context for logs and audit rows."""
@@ -70,6 +72,16 @@ class MissingDependencyError(MdpError):
             f"install it with: pip install 'mini-data-platform[{extra}]' "
             f"(or `uv sync --extra {extra}`)"
         )
+
+
+def exit_code(error: BaseException) -> int:
+    """The exit code of a command that ended with ``error``: quarantined (3), terminal (4), or a
+    fault worth retrying (1), which is also what an error outside this family is."""
+    if isinstance(error, Quarantined):
+        return exitcodes.REJECTED
+    if isinstance(error, MdpError):
+        return exitcodes.TERMINAL if error.terminal else exitcodes.FAULT
+    return exitcodes.FAULT
 
 
 def require(module: str, extra: str) -> None:

@@ -1,4 +1,4 @@
-"""The object layout in the bucket: one prefix per stage, as in ARCHITECTURE.md.
+"""The object layout in the bucket: one prefix per stage (docs/pipeline.md, "Object layout").
 
 Every key the platform writes is built here, so the layout is defined in one place and the
 invariant "every incoming object ends in archive/ or failed/<stage>/" can be checked against it.

@@ -29,7 +29,7 @@ from mdp.audit import AuditLog
 from mdp.db.migrate import migrate
 from mdp.devservers import MinioServer, PostgresServer
 from mdp.generate.step import generate
-from mdp.run import run_file
+from mdp.run import Pipeline
 from mdp.storage import ObjectStore
 
 STATE_FILE = Path(".quickstart.json")
@@ -167,9 +167,9 @@ def demo(minio: MinioServer, pg: PostgresServer) -> None:
                 f"{files} {dataset} {fmt} file(s) of {rows:,} rows, "
                 f"{sum(m.kind != 'good' for m in made)} broken on purpose",
             )
-        audit = AuditLog(conn)
+        pipeline = Pipeline(store, AuditLog(conn))
         for n, key in enumerate(keys, 1):
-            result = run_file(key, "quickstart", store, audit)
+            result = pipeline.run(key, "quickstart")
             say("run", f"{n:>2}/{len(keys)} {key} -> {result['outcome']}")
         print()
         print(

@@ -6,7 +6,7 @@ import pytest
 
 from mdp.audit import AuditLog, Status
 from mdp.errors import BusyError
-from tests.conftest import Database
+from tests.support.servers import Database
 
 pytestmark = pytest.mark.integration
 SHA_A = "a" * 64

@@ -368,7 +368,7 @@ class TestSecrets:
                     assert src["configMapRef"]["name"] in configmaps, obj
 
     def test_the_dags_step_pods_find_their_secrets_and_configmap(self) -> None:
-        """The DAGs' defaults (dags/mdp_dags/config.py, pods.py) against the default render."""
+        """The DAGs' defaults (dags/mdp_dags/config.py, podspec.py) against the default render."""
         import sys
 
         sys.path.insert(0, str(ROOT / "dags"))

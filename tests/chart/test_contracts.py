@@ -118,7 +118,7 @@ def test_every_mdp_container_of_the_setup_job_and_generator_reads_the_mounted_co
 
 
 def test_setup_storage_covers_every_dataset_of_the_contracts() -> None:
-    """No --datasets: `mdp setup storage` takes them from CONTRACTS__DIR (src/mdp/cli.py)."""
+    """No --datasets: `mdp setup storage` takes them from CONTRACTS__DIR (src/mdp/cli/setup.py)."""
     spec = _workloads(render_chart())["mdp-setup"]
     storage = next(c for c in spec["initContainers"] if c["name"] == "storage")
     assert storage["args"] == ["setup", "storage"]
@@ -157,7 +157,8 @@ def test_the_checksum_changes_with_the_contracts_and_only_then() -> None:
 
 def test_the_dags_default_configmap_is_the_charts() -> None:
     sys.path.insert(0, str(ROOT / "dags"))
-    from mdp_dags.config import CONTRACTS_MOUNT, PipelineConfig
+    from mdp_dags.config import PipelineConfig
+    from mdp_dags.platform import CONTRACTS_MOUNT
 
     cfg = PipelineConfig.from_env({})
     names = {d["metadata"]["name"] for d in by_kind(render_chart(), "ConfigMap")}

@@ -6,7 +6,7 @@ import pytest
 
 from mdp.contracts import CONTRACTS, Column, ColumnType, Contract, get_contract
 from mdp.contracts.currencies import ISO_4217
-from tests.samples import SALES_HEADER, YOUTUBE_HEADER
+from tests.support.samples import SALES_HEADER, YOUTUBE_HEADER
 
 
 def test_columns_are_the_architecture_lists() -> None:

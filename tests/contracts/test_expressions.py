@@ -10,8 +10,10 @@ import pyarrow as pa
 import pytest
 
 from mdp.contracts.expressions import ExpressionError, compile_rule
-from mdp.contracts.sales import SALES
-from mdp.contracts.youtube import YOUTUBE
+from mdp.contracts.registry import builtin_contract
+
+SALES = builtin_contract("sales")
+YOUTUBE = builtin_contract("youtube")
 
 TYPES = {
     "q": "int64",

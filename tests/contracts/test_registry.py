@@ -14,11 +14,13 @@ import yaml
 
 from mdp.contracts import get_contract, known_datasets
 from mdp.contracts.currencies import ISO_4217
+from mdp.contracts.loading import read_document
 from mdp.contracts.model import json_schema_text
-from mdp.contracts.registry import builtin_dir, load_directory, read_document, registry
-from mdp.contracts.sales import SALES
-from mdp.contracts.youtube import YOUTUBE
+from mdp.contracts.registry import builtin_contract, builtin_dir, load_directory, registry
 from mdp.errors import ConfigError
+
+SALES = builtin_contract("sales")
+YOUTUBE = builtin_contract("youtube")
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = REPO / "contracts" / "contract.schema.json"

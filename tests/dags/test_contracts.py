@@ -42,6 +42,8 @@ def test_the_datasets_are_the_dataset_names_of_the_yaml_files(tmp_path: Path) ->
         ("version: 1\n", "must be a lower_snake name, got None"),
         ("dataset: Orders\n", "must be a lower_snake name, got 'Orders'"),
         ("dataset: 42\n", "must be a lower_snake name, got 42"),
+        (f"dataset: o{'x' * 63}\n", f"must be a lower_snake name, got 'o{'x' * 63}'"),
+        ("dataset: sales\ndataset: orders\n", "duplicate key 'dataset'"),
         ("", "must be a lower_snake name, got None"),
         ("\xff\xfe", "skipping contract file"),
     ],

@@ -296,7 +296,7 @@ def test_failed_key_parsing_agrees_with_the_platform_layout() -> None:
 def test_installed_airflow_matches_versions_env() -> None:
     from importlib.metadata import version
 
-    from tests.versions import VERSIONS
+    from tests.support.versions import VERSIONS
 
     assert version("apache-airflow") == VERSIONS["AIRFLOW_VERSION"]
     assert (
@@ -306,9 +306,9 @@ def test_installed_airflow_matches_versions_env() -> None:
 
 
 def test_dag_exit_codes_are_the_step_clis() -> None:
-    """dags/mdp_dags/config.py repeats mdp.exitcodes (the DAGs cannot import mdp)."""
+    """dags/mdp_dags/platform.py repeats mdp.exitcodes (the DAGs cannot import mdp)."""
     from mdp import exitcodes
-    from mdp_dags import config
+    from mdp_dags import platform as config
 
     assert (config.EXIT_FAULT, config.EXIT_REJECTED, config.EXIT_TERMINAL) == (
         exitcodes.FAULT,

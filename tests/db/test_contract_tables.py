@@ -18,10 +18,10 @@ import yaml
 
 from mdp import exitcodes
 from mdp.contracts import Contract
+from mdp.contracts.evolution import ColumnShape, TableShape
 from mdp.contracts.registry import builtin_dir, load_directory
-from mdp.db.evolution import ColumnShape, TableShape, plan, widens
 from mdp.db.migrate import UnsafeContractChange, contract_plans, migrate_contracts, table_shape
-from tests.conftest import Database
+from tests.support.servers import Database
 
 COLUMNS: list[dict[str, Any]] = [
     {"name": "order_id", "type": "string"},
@@ -63,40 +63,6 @@ def orders(tmp_path: Path, columns: list[dict[str, Any]] = COLUMNS, **top: Any) 
 
 def with_column(name: str, change: dict[str, Any]) -> list[dict[str, Any]]:
     return [({**c, **change} if c["name"] == name else c) for c in COLUMNS]
-
-
-@pytest.mark.parametrize(
-    ("old", "new", "ok"),
-    [
-        ("character varying(20)", "character varying(40)", True),
-        ("character varying(20)", "text", True),
-        ("character varying(40)", "character varying(20)", False),
-        ("numeric(12,2)", "numeric(16,2)", True),
-        ("numeric(12,2)", "numeric(16,4)", False),
-        ("numeric(12,2)", "numeric(10,2)", False),
-        ("text", "character varying(20)", False),
-        ("character(3)", "character(4)", False),
-        ("bigint", "double precision", False),
-    ],
-)
-def test_widening(old: str, new: str, ok: bool) -> None:
-    assert widens(old, new) is ok
-
-
-def test_plan_is_pure_and_explains_every_refusal() -> None:
-    old = TableShape(
-        "warehouse.t", (ColumnShape("id", "text", False), ColumnShape("x", "bigint", True)), ("id",)
-    )
-    new = TableShape(
-        "warehouse.t",
-        (ColumnShape("id2", "text", False), ColumnShape("x", "bigint", False)),
-        ("id2",),
-    )
-    refusals = " | ".join(plan("t", old, new).refusals)
-    assert "key changed from (id) to (id2)" in refusals
-    assert "column id: dropped" in refusals
-    assert "column id2: new NOT NULL column" in refusals
-    assert "column x: nullable column made required" in refusals
 
 
 @pytest.mark.integration

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from mdp import exitcodes
 from mdp.db.migrate import MigrationError, default_sql_dir, load_migrations, migrate
 from mdp.devservers import PostgresServer
+from tests.support.cli_process import run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +73,20 @@ def test_edited_applied_migration_is_refused(empty_db: str, tmp_path: Path) -> N
         first.write_text(first.read_text() + "\n-- edited\n")
         with pytest.raises(MigrationError, match="changed after it was applied"):
             migrate(conn, tmp_path)
+
+
+def test_an_edited_migration_is_a_terminal_fault_of_the_command(
+    step_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Not a retry (exit 1): every retry would meet the same edited file."""
+    for m in load_migrations(default_sql_dir()):
+        (tmp_path / m.name).write_text(m.sql)
+    last = sorted(tmp_path.glob("*.sql"))[-1]
+    last.write_text(last.read_text() + "\n-- edited\n")
+    code, out, err = run_cli(step_env, "db", "migrate", "--sql-dir", str(tmp_path))
+    assert code == exitcodes.TERMINAL, err
+    assert "changed after it was applied" in err
+    assert json.loads(out.splitlines()[-1])["error"]["error"] == "MigrationError"
 
 
 def test_badly_named_file_is_refused(tmp_path: Path) -> None:

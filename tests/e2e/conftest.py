@@ -23,9 +23,9 @@ import pytest
 
 from mdp.devservers import MinioServer, PostgresServer
 from mdp.storage import ObjectStore
-from tests.conftest import Database
 from tests.e2e.airflow_processes import airflow_base_env, airflow_cli
 from tests.kubeapi.server import KubeApiServer
+from tests.support.servers import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = ROOT / "contracts"

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import CONTRACTS, NAMESPACE, Platform
-from tests.samples import sales_row, sales_rows, to_csv, to_jsonl, youtube_row
+from tests.support.samples import sales_row, sales_rows, to_csv, to_jsonl, youtube_row
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 

@@ -9,7 +9,7 @@ version runs twice, the missed event is covered by the sweep) and *measures* lat
 the numbers are printed and written to ``scheduler-report.json`` in the test's tmp dir, never
 compared with a clock limit (this machine's load would make that flaky).
 
-``MDP_TEST_BURST`` sets the burst size (default 10; the README's numbers are from 40).
+``MDP_TEST_BURST`` sets the burst size (default 10; the figures in docs/benchmark.md are from 40).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from mdp.devservers import PostgresServer
 from tests.e2e.airflow_processes import AirflowProcesses, create_pool, free_port, scheduler_env
 from tests.e2e.conftest import AIRFLOW_TEMPLATE_DB, Platform
 from tests.kubeapi.server import FakeKubernetes
-from tests.samples import sales_row, to_csv
+from tests.support.samples import sales_row, to_csv
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(1500)]
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 from mdp import layout
 from mdp.audit import AuditLog
+from mdp.contracts.registry import builtin_dir
+from mdp.errors import ConfigError
 from mdp.generate.breakage import BadKind
 from mdp.generate.step import generate
 from mdp.storage import ObjectStore
@@ -99,3 +103,53 @@ def test_youtube_counters_only_grow_across_runs(store: ObjectStore) -> None:
         assert views1 >= views0 and likes1 >= likes0 and subs1 >= subs0
         assert t1 >= t0
     assert store.get_json(layout.generator_state_key("youtube"))["runs"] == 2
+
+
+def _evolved(directory: Path, dataset: str, column: str) -> None:
+    """The built-in contracts plus a version 2 of ``dataset`` with one more ``column``."""
+    for builtin in builtin_dir().glob("*.yaml"):
+        shutil.copy(builtin, directory / builtin.name)
+    head, rules = (builtin_dir() / f"{dataset}.yaml").read_text(encoding="utf-8").split("rules:\n")
+    v2 = head.replace("version: 1", "version: 2") + column + "rules:\n" + rules
+    (directory / f"{dataset}_v2.yaml").write_text(v2, encoding="utf-8")
+
+
+@pytest.mark.parametrize(("dataset", "fmt"), [("sales", "parquet"), ("youtube", "csv")])
+def test_the_generator_writes_the_active_contract_and_its_files_validate(
+    store: ObjectStore,
+    audit: AuditLog,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    dataset: str,
+    fmt: str,
+) -> None:
+    """A newer version's nullable column is written empty (CONTRACTS__DIR, not the built-in)."""
+    _evolved(
+        tmp_path, dataset, "  - {name: note, type: string, nullable: true, max_null_ratio: 1}\n"
+    )
+    monkeypatch.setenv("CONTRACTS__DIR", str(tmp_path))
+    (item,) = generate(store, dataset, files=1, rows=50, fmt=fmt, seed=5, now=NOW)
+    result = validate_object(item.key, "gen-run", store, audit, now=NOW)
+    assert result.outcome is Outcome.ACCEPTED, result.detail
+    record = audit.get(result.record_id)
+    assert (record.contract_version, record.rows_valid) == (2, 50)
+    staged = layout.staging_data_key(dataset, layout.file_id(record.sha256))
+    table = pq.read_table(io.BytesIO(b"".join(store.stream(staged))))
+    assert table.column_names[-1] == "note"
+    assert table.column("note").null_count == 50
+
+
+def test_a_required_column_the_generator_cannot_fill_is_a_config_error(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a stream of files every one of which validation would reject."""
+    for builtin in builtin_dir().glob("*.yaml"):
+        shutil.copy(builtin, tmp_path / builtin.name)
+    sales = (tmp_path / "sales.yaml").read_text(encoding="utf-8")
+    (tmp_path / "sales.yaml").write_text(
+        sales.replace("rules:\n", "  - {name: shop, type: string}\nrules:\n"), encoding="utf-8"
+    )
+    monkeypatch.setenv("CONTRACTS__DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="cannot fill the required column 'shop'"):
+        generate(store, "sales", files=1, rows=10, fmt="csv", seed=1, now=NOW)
+    assert list(store.list("incoming/")) == []

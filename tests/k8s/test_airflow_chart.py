@@ -21,7 +21,7 @@ import yaml
 
 from tests.chart.conftest import VALUE_SETS, by_kind, pod_specs, render_chart
 from tests.chart.pod_security import restricted_violations
-from tests.versions import VERSIONS
+from tests.support.versions import VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUES_FILE = ROOT / "charts" / "airflow" / "values.yaml"
@@ -240,7 +240,8 @@ KIND_CPU, KIND_MEMORY_MIB = 1.0, 1536.0
 
 def test_the_documented_capacity_holds_every_request_with_full_pools() -> None:
     """Long-running pods of both charts, one run of each CronJob, and MDP_POOL_SLOTS step pods
-    at the largest step request fit in versions.env's MIN_CPUS / MIN_MEMORY_GB (README)."""
+    at the largest step request fit in versions.env's MIN_CPUS / MIN_MEMORY_GB
+    (docs/kubernetes.md)."""
     docs = render_chart()
     cpu = mem = 0.0
     for doc in docs:

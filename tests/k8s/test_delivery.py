@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.chart.conftest import by_kind, render_chart
-from tests.versions import VERSIONS
+from tests.support.versions import VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted(ROOT.glob("images/*/Dockerfile"))

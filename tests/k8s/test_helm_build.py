@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from tests.chart.conftest import CHART, helm, run_helm
-from tests.versions import VERSIONS
+from tests.support.versions import VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from tests.chart.conftest import VALUE_SETS, render_chart
-from tests.versions import VERSIONS
+from tests.support.versions import VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = "mini-data-platform/"

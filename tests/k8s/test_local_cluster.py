@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.versions import VERSIONS
+from tests.support.versions import VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((ROOT / "scripts" / "local-cluster").glob("*.sh"))

@@ -14,8 +14,8 @@ from mdp.audit import AuditLog
 from mdp.storage import ObjectStore
 from mdp.transform.step import transform_object
 from mdp.validate.step import validate_object
-from tests.conftest import Database
-from tests.samples import sales_rows, to_csv
+from tests.support.samples import sales_rows, to_csv
+from tests.support.servers import Database
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,9 @@
-"""Transform + load on real MinIO and PostgreSQL: idempotency, order and split independence,
-all-or-nothing transactions, retries ending in failed/loading_failed/."""
+"""The load (after the real validate and transform) on real MinIO and PostgreSQL: idempotency,
+order and split independence, all-or-nothing transactions, retries ending in
+failed/loading_failed/. The transform's own tests are in tests/transform/test_step.py."""
 
 from __future__ import annotations
 
-import io
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -18,13 +18,13 @@ from mdp import layout
 from mdp.audit import AuditLog
 from mdp.errors import Quarantined
 from mdp.load.step import load_object
-from mdp.pipeline import Outcome
+from mdp.steps import Outcome
 from mdp.storage import ObjectStore
 from mdp.transform.step import transform_object
 from mdp.validate.step import validate_object
-from tests.conftest import Database
-from tests.load.conftest import dump, put_and_run
-from tests.samples import sales_row, to_csv, to_jsonl, youtube_row
+from tests.support.samples import sales_row, to_csv, to_jsonl, youtube_row
+from tests.support.servers import Database
+from tests.support.warehouse import dump, put_and_run
 
 pytestmark = pytest.mark.integration
 
@@ -103,7 +103,7 @@ def fresh_db(pg_server: object, request: pytest.FixtureRequest) -> Callable[[], 
             return db_fixture
         import uuid
 
-        from tests.conftest import TEMPLATE_DB
+        from tests.support.servers import TEMPLATE_DB
 
         name = f"t_{uuid.uuid4().hex[:16]}"
         with psycopg.connect(db_fixture.server.conninfo(), autocommit=True) as c:
@@ -285,50 +285,6 @@ def test_refused_load_rolls_back_retries_then_quarantines(
     assert store.get_json(failed + ".error.json")["message"].startswith("refused by test")
     assert not store.exists(key)
     assert audit.conn.execute("SELECT count(*) FROM warehouse.sales").fetchone() == (0,)
-
-
-def test_transform_fault_quarantines_to_processing_failed(
-    store: ObjectStore, audit: AuditLog
-) -> None:
-    key = "incoming/sales/a.csv"
-    store.put_bytes(key, to_csv([sales_row(1)]), "text/csv")
-    validate_object(key, "r", store, audit)
-    record = audit.latest_for_key(key)
-    assert record is not None
-    staging = layout.staging_data_key("sales", layout.file_id(record.sha256))
-    store.put_bytes(staging, b"PAR1 this is not parquet PAR1", "application/octet-stream")
-    with pytest.raises(Quarantined):
-        transform_object(key, "r", store, audit, max_attempts=1)
-    report = store.get_json("failed/processing_failed/sales/a.csv.error.json")
-    assert report["stage"] == "processing_failed" and report["rule"] == "fault"
-    assert audit.latest_for_key(key).status == "processing_failed"  # type: ignore[union-attr]
-
-
-def test_transform_spills_large_files_and_gives_the_same_result(
-    store: ObjectStore, audit: AuditLog, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from mdp.transform import step
-
-    rows = [sales_row(i % 700, sale_timestamp=f"2026-03-01T1{i % 10}:00:00Z") for i in range(3000)]
-    data = to_csv(rows)
-
-    def transformed(key: str) -> pa.Table:
-        store.put_bytes(key, data, "text/csv")
-        validate_object(key, "r", store, audit)
-        transform_object(key, "r", store, audit)
-        record = audit.latest_for_key(key)
-        assert record is not None
-        prefix = layout.transformed_prefix("sales", layout.file_id(record.sha256))
-        return pq.read_table(io.BytesIO(b"".join(store.stream(prefix + "sales.parquet"))))
-
-    whole = transformed("incoming/sales/a.csv")
-    store.delete_prefix("transformed/")
-    audit.conn.execute("UPDATE audit.file_ingestion_log SET status = 'validated'")
-    audit.conn.commit()
-    monkeypatch.setattr(step, "BUCKET_ROWS", 500)
-    spilled = transformed("incoming/sales/a.csv")
-    assert whole.num_rows == 700
-    assert whole.sort_by("sale_id").equals(spilled.sort_by("sale_id"))
 
 
 def test_loaded_files_leave_no_staging_or_transformed_outputs(

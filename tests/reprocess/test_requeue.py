@@ -8,11 +8,11 @@ import pytest
 from mdp import layout
 from mdp.audit import AuditLog
 from mdp.errors import ObjectMissingError, TerminalError
-from mdp.pipeline import Outcome
 from mdp.reprocess import requeue_object
-from mdp.run import run_file
+from mdp.run import Pipeline
+from mdp.steps import Outcome
 from mdp.storage import ObjectStore
-from tests.samples import sales_row, to_csv
+from tests.support.samples import sales_row, to_csv
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ FAILED = "failed/validation_failed/sales/day1.csv"
 
 def _rejected(store: ObjectStore, audit: AuditLog) -> None:
     store.put_bytes(KEY, to_csv([sales_row(1, quantity="many")]), "text/csv")
-    assert run_file(KEY, "run-1", store, audit)["outcome"] == "rejected"
+    assert Pipeline(store, audit).run(KEY, "run-1")["outcome"] == "rejected"
     assert store.exists(FAILED)
     assert store.exists(layout.error_report_key(FAILED))
 
@@ -43,7 +43,7 @@ def test_fixed_file_goes_back_and_through(store: ObjectStore, audit: AuditLog, c
         " FROM audit.file_reprocessing"
     ).fetchall()
     assert rows == [(FAILED, KEY, "validation_failed", "reject_ratio", "re-1")]
-    assert run_file(KEY, "re-1", store, audit)["outcome"] == "loaded"
+    assert Pipeline(store, audit).run(KEY, "re-1")["outcome"] == "loaded"
     assert conn.execute("SELECT count(*) FROM warehouse.sales").fetchone() == (1,)
 
 
@@ -60,7 +60,7 @@ def test_retried_request_is_one_row_and_changes_nothing(
 def test_same_content_revives_the_audit_row(store: ObjectStore, audit: AuditLog, conn) -> None:
     _rejected(store, audit)
     requeue_object(FAILED, "re-1", store, audit)
-    assert run_file(KEY, "re-1", store, audit)["outcome"] == "rejected"
+    assert Pipeline(store, audit).run(KEY, "re-1")["outcome"] == "rejected"
     rows = conn.execute("SELECT status, attempts FROM audit.file_ingestion_log").fetchall()
     assert rows == [("validation_failed", 2)]
 

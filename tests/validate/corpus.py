@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.samples import (
+from tests.support.samples import (
     SALES_HEADER,
     sales_row,
     sales_rows,

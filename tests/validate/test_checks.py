@@ -8,9 +8,11 @@ import pyarrow as pa
 import pytest
 
 from mdp.contracts import Column, ColumnType, Contract
-from mdp.contracts.sales import SALES
+from mdp.contracts.registry import builtin_contract
 from mdp.validate.checks import check_batch
-from tests.samples import sales_row
+from tests.support.samples import sales_row
+
+SALES = builtin_contract("sales")
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 

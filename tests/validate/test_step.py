@@ -14,9 +14,9 @@ from mdp.audit import AuditLog
 from mdp.errors import BusyError, ObjectMissingError
 from mdp.storage import ObjectStore
 from mdp.validate.step import Outcome, validate_object
-from tests.conftest import Database
-from tests.crash import retry_busy
-from tests.samples import sales_rows, to_csv
+from tests.support.crash import retry_busy
+from tests.support.samples import sales_rows, to_csv
+from tests.support.servers import Database
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 2, tzinfo=UTC)

@@ -10,7 +10,7 @@ Where a file ends is written in two phases, so that a process killed in between 
 next run and never recorded twice: first ``final_key`` (the intent: "this file goes there"), then
 the object move, then ``finished_at``. A row with a ``final_key`` but no ``finished_at`` is a move
 that may not have happened yet; whichever step runs next on the key completes it
-(``mdp.pipeline.finish_pending``). Only a *finished* row makes the same bytes arriving again a new
+(``mdp.steps.finish_pending``). Only a *finished* row makes the same bytes arriving again a new
 arrival (a duplicate row) or a failed file's return (revived).
 """
 

@@ -2,8 +2,10 @@
 the generator and ``mdp db migrate``.
 
 A dataset is a file in a contracts directory (``contracts/`` at the repository root holds the
-built-ins; ``CONTRACTS__DIR`` names another one); ``mdp.contracts.registry`` reads and checks the
-files and ``get_contract`` serves the active version of a dataset. ``CONTRACTS`` is the active
+built-ins; ``CONTRACTS__DIR`` names another one). ``mdp.contracts.loading`` reads a file,
+``mdp.contracts.checks`` judges it (and each version against the one before, by the rules of
+``mdp.contracts.evolution``), ``mdp.contracts.registry`` holds a directory's contracts, and
+``get_contract`` serves the active version of a dataset. ``CONTRACTS`` is the active
 contracts of the configured directory by dataset name, read when first used.
 """
 

@@ -112,7 +112,7 @@ class Contract:
     newer: tuple[str, ...] = ()
     """Columns deciding which version of a key is newer, most significant first."""
     extension: str | None = None
-    """Named code extension deriving more warehouse tables (see mdp.warehouse.extensions)."""
+    """Named code extension deriving more warehouse tables (see mdp.extensions)."""
     source: str | None = None
     """The file the contract was read from (None when declared in code)."""
 

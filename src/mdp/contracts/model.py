@@ -5,7 +5,7 @@ These pydantic models are the single definition of the format. The published JSO
 so the schema an editor checks against and the parser the steps run cannot disagree. The models
 check the *shape* of a document; what needs more than one field at a time (unknown columns in
 ``key``, a bad regular expression, a rule comparing a timestamp to a number) is checked afterwards
-by ``mdp.contracts.registry``, which reports every problem of a file with its path.
+by ``mdp.contracts.checks``, which reports every problem of a file with its path.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ its own transaction with its checksum recorded, and an applied file that was lat
 the run: migrations are append-only, a changed history must be a new file.
 
 After the numbered files, ``migrate_contracts`` brings the table of every active dataset contract
-in line with it (``mdp.db.evolution``): it creates the table of a newly declared dataset and
+in line with it (``mdp.contracts.evolution``): it creates the table of a newly declared dataset and
 applies safe evolutions, all in one transaction under the same lock. An unsafe change is refused
 with every reason, before any statement runs: nothing of the contracts is applied.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 import psycopg
 
 from mdp.contracts.base import Contract
-from mdp.db.evolution import (
+from mdp.contracts.evolution import (
     BOOKKEEPING,
     ColumnShape,
     Plan,
@@ -50,8 +50,9 @@ class Migration:
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
-class MigrationError(Exception):
-    """The migration history in the database disagrees with the files."""
+class MigrationError(TerminalError):
+    """The migration files or the history in the database are wrong (an applied file edited, a
+    badly named file): terminal, a retry meets the same files."""
 
 
 class UnsafeContractChange(TerminalError):  # noqa: N818 - a refusal, named for what it is

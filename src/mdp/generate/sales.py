@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 from faker import Faker
 
-from mdp.contracts.sales import PAYMENT_METHODS, SALES
+from mdp.contracts import Contract
+from mdp.generate.columns import shaped
 
 CATEGORIES = ("Electronics", "Books", "Garden", "Toys", "Grocery", "Clothing", "Sports", "Beauty")
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "SEK")
@@ -55,9 +56,11 @@ def sales_batches(
     rows: int,
     id_prefix: str,
     now: datetime,
+    contract: Contract,
     batch_rows: int = 100_000,
 ) -> Iterator[pa.RecordBatch]:
-    """``rows`` valid sale lines in batches, timestamps within the week before ``now``."""
+    """``rows`` valid sale lines in batches of ``contract``'s shape, timestamps within the week
+    before ``now``; payment methods are the ones the contract allows."""
     now_us = int(now.timestamp()) * 1_000_000
     cust_ids = np.array([c[0] for c in pools.customers])
     cust_names = np.array([c[1] for c in pools.customers])
@@ -66,7 +69,7 @@ def sales_batches(
     prod_names = np.array([p[1] for p in prod])
     prod_cats = np.array([p[2] for p in prod])
     prod_prices = np.array([p[3] for p in prod])
-    methods = np.array(sorted(PAYMENT_METHODS))
+    methods = np.array(sorted(contract.column("payment_method").allowed or ()))
     done = 0
     while done < rows:
         n = min(batch_rows, rows - done)
@@ -81,26 +84,22 @@ def sales_batches(
         total = np.round(qty * price, 2)
         region = np.array(REGIONS)[rng.integers(len(REGIONS), size=n)].astype(object)
         region[rng.random(n) < 0.03] = None
-        yield pa.RecordBatch.from_arrays(
-            [
-                pa.array(np.char.add(f"{id_prefix}-", np.char.zfill(seq.astype(str), 9))),
-                pa.array(ts, pa.timestamp("us", tz="UTC")),
-                pa.array(cust_ids[c]),
-                pa.array(cust_names[c]),
-                pa.array(prod_ids[p]),
-                pa.array(prod_names[p]),
-                pa.array(prod_cats[p]),
-                pa.array(qty, pa.int64()),
-                pa.array(price),
-                pa.array(total),
-                pa.array(
-                    np.array(CURRENCIES)[
-                        rng.choice(len(CURRENCIES), n, p=[0.5, 0.3, 0.1, 0.05, 0.05])
-                    ]
-                ),
-                pa.array(methods[rng.integers(len(methods), size=n)]),
-                pa.array(region, pa.string()),
-            ],
-            schema=SALES.arrow_schema(),
-        )
+        columns = {
+            "sale_id": pa.array(np.char.add(f"{id_prefix}-", np.char.zfill(seq.astype(str), 9))),
+            "sale_timestamp": pa.array(ts, pa.timestamp("us", tz="UTC")),
+            "customer_id": pa.array(cust_ids[c]),
+            "customer_name": pa.array(cust_names[c]),
+            "product_id": pa.array(prod_ids[p]),
+            "product_name": pa.array(prod_names[p]),
+            "category": pa.array(prod_cats[p]),
+            "quantity": pa.array(qty, pa.int64()),
+            "unit_price": pa.array(price),
+            "total_amount": pa.array(total),
+            "currency": pa.array(
+                np.array(CURRENCIES)[rng.choice(len(CURRENCIES), n, p=[0.5, 0.3, 0.1, 0.05, 0.05])]
+            ),
+            "payment_method": pa.array(methods[rng.integers(len(methods), size=n)]),
+            "region": pa.array(region, pa.string()),
+        }
+        yield shaped(contract, columns, n)
         done += n

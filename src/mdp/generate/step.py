@@ -20,7 +20,7 @@ import pyarrow as pa
 from faker import Faker
 
 from mdp import layout
-from mdp.contracts import get_contract
+from mdp.contracts import Contract, get_contract
 from mdp.generate import sales, youtube
 from mdp.generate.breakage import BadKind, batch_breaker, broken_schema, map_batches, truncate
 from mdp.generate.writers import write_batches
@@ -68,14 +68,15 @@ def _bad_plan(rng: np.random.Generator, files: int, bad_fraction: float) -> dict
 class _SalesSource:
     """Sale lines from seeded pools; ids are unique per seed and file."""
 
-    def __init__(self, seed: int, now: datetime) -> None:
+    def __init__(self, seed: int, now: datetime, contract: Contract) -> None:
         self.seed = seed
         self.now = now
+        self.contract = contract
         self.pools = sales.SalesPools.build(seed)
 
     def batches(self, rng: np.random.Generator, index: int, rows: int) -> Iterator[pa.RecordBatch]:
         prefix = f"S{self.seed % 10**8:08d}{index:04d}"
-        return sales.sales_batches(rng, self.pools, rows, prefix, self.now)
+        return sales.sales_batches(rng, self.pools, rows, prefix, self.now, self.contract)
 
     def finish(self) -> None:
         """Sales generation keeps no state between runs."""
@@ -84,10 +85,11 @@ class _SalesSource:
 class _YoutubeSource:
     """Snapshots continuing from the state stored in the bucket, saved back by ``finish``."""
 
-    def __init__(self, store: ObjectStore, seed: int, now: datetime) -> None:
+    def __init__(self, store: ObjectStore, seed: int, now: datetime, contract: Contract) -> None:
         self.store = store
         self.seed = seed
         self.now = now
+        self.contract = contract
         key = layout.generator_state_key("youtube")
         self.state: dict[str, Any] = store.get_json(key) or youtube.new_state(seed, now)
 
@@ -96,7 +98,7 @@ class _YoutubeSource:
             fake = Faker()
             fake.seed_instance(self.seed + index)
             youtube.add_video(self.state, rng, fake, self.now)
-        return youtube.snapshot_batches(self.state, rng, rows, self.now)
+        return youtube.snapshot_batches(self.state, rng, rows, self.now, self.contract)
 
     def finish(self) -> None:
         self.state["runs"] += 1
@@ -150,10 +152,10 @@ def generate(
     plan = _bad_plan(rng, files, bad_fraction)
     source: _SalesSource | _YoutubeSource
     if dataset == "youtube":
-        source = _YoutubeSource(store, seed, now)
+        source = _YoutubeSource(store, seed, now, contract)
         rng = np.random.default_rng([seed, source.state["runs"]])
     else:
-        source = _SalesSource(seed, now)
+        source = _SalesSource(seed, now, contract)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     manifest: list[GeneratedFile] = []
     store.ensure_bucket()

@@ -15,9 +15,24 @@ import numpy as np
 import pyarrow as pa
 from faker import Faker
 
-from mdp.contracts.youtube import YOUTUBE
+from mdp.contracts import Contract
+from mdp.generate.columns import shaped
 
 STATE_VERSION = 1
+COLUMNS = (
+    "video_id",
+    "channel_id",
+    "channel_name",
+    "channel_subscribers",
+    "description",
+    "total_views",
+    "total_likes",
+    "total_dislikes",
+    "date_created",
+    "date_updated",
+)
+"""The columns the generator writes (the built-in contract's); a newer contract's nullable
+columns are left null (``mdp.generate.columns``)."""
 SNAPSHOT_STEP_S = 10
 
 
@@ -73,6 +88,7 @@ def snapshot_batches(
     rng: np.random.Generator,
     rows: int,
     now: datetime,
+    contract: Contract,
     batch_rows: int = 50_000,
 ) -> Iterator[pa.RecordBatch]:
     """``rows`` snapshots; mutates ``state`` (counters grow, clock advances, never past ``now``)."""
@@ -83,7 +99,7 @@ def snapshot_batches(
     done = 0
     while done < rows:
         n = min(batch_rows, rows - done)
-        out: dict[str, list[Any]] = {c: [] for c in YOUTUBE.column_names}
+        out: dict[str, list[Any]] = {c: [] for c in COLUMNS}
         picks = rng.integers(len(videos), size=n)
         grow = rng.integers(0, 500, size=(n, 4))
         for i in range(n):
@@ -106,6 +122,7 @@ def snapshot_batches(
             out["total_dislikes"].append(v["dislikes"])
             out["date_created"].append(created)
             out["date_updated"].append(max(clock, created))
-        yield pa.RecordBatch.from_pydict(out, schema=YOUTUBE.arrow_schema())
+        types = {c.name: c.type.arrow() for c in contract.columns}
+        yield shaped(contract, {c: pa.array(v, types.get(c)) for c, v in out.items()}, n)
         done += n
     state["clock"] = min(clock + step, now).astimezone(UTC).isoformat()

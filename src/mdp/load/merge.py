@@ -12,13 +12,8 @@ mdp.warehouse.tables), and GREATEST of running maxima. Expressed in SQL:
 
 Why not one ``INSERT ... ON CONFLICT DO UPDATE``: it probes the primary key once per row and
 inserts speculatively, where the two statements join the stage with the table once each (hash
-joins) and insert plainly. An A/B on one server (1M sales rows, 2 rounds, medians) measured 11.2 s
-for ``ON CONFLICT`` and 8.2 s for the two statements on a first load into an empty table, and
-14.4 s against 11.9 s on an update load where half the keys exist, with the transaction's
-``work_mem`` at :data:`WORK_MEM` (at PostgreSQL's default of 4 MB the joins spill into batches:
-the same shape with ``UPDATE ... FROM`` took 15.8 s on the update load, against 12.4 s at 64 MB).
-Sorting the stage by key first made both loads slower (``make bench``, 1M rows: merge 7.9 -> 8.7 s
-on the first file, 13.6 -> 15.3 s on the update file).
+joins, kept in memory by the transaction's :data:`WORK_MEM`) and insert plainly; the stage is
+merged in its own order, not sorted by key. docs/benchmark.md has the measurements.
 
 Both statements rely on the load's dataset lock (mdp.load.step): nothing else writes the table
 between them. Should anybody insert a key in between anyway, the INSERT fails with a unique
@@ -42,7 +37,7 @@ from mdp.warehouse.tables import TableColumn, TableSpec
 STAGE = "mdp_stage"
 WORK_MEM = "64MB"
 """The load transaction's ``work_mem`` (``SET LOCAL``): enough for the hash joins of a 1M-row
-stage against its keys in one batch (about 80 MB at the default ``hash_mem_multiplier`` of 2)."""
+stage against its keys in one batch; at PostgreSQL's default the joins spill into batches."""
 
 
 def set_work_mem() -> sql.Composed:
@@ -156,42 +151,3 @@ def insert_new(spec: TableSpec) -> sql.Composed:
         stage=sql.Identifier(STAGE),
         on=_same_key(spec),
     )
-
-
-RECOMPUTE_CHANNEL_STATS = sql.SQL("""
-INSERT INTO warehouse.channel_stats AS t (
-    channel_id, channel_name, channel_subscribers, video_count,
-    total_views, total_likes, total_dislikes, max_views, max_likes, max_dislikes, updated_at)
-SELECT v.channel_id, c.channel_name, c.channel_subscribers, count(*),
-       sum(v.total_views), sum(v.total_likes), sum(v.total_dislikes),
-       max(v.total_views), max(v.total_likes), max(v.total_dislikes), now()
-FROM (
-    -- each video's latest snapshot
-    SELECT DISTINCT ON (video_id) video_id, channel_id, total_views, total_likes, total_dislikes
-    FROM warehouse.video_snapshots
-    WHERE channel_id = ANY(%(channels)s)
-    ORDER BY video_id, date_updated DESC
-) v
-JOIN (
-    -- the channel's name and subscribers as of its latest snapshot
-    SELECT DISTINCT ON (channel_id) channel_id, channel_name, channel_subscribers
-    FROM warehouse.video_snapshots
-    WHERE channel_id = ANY(%(channels)s)
-    ORDER BY channel_id, date_updated DESC, channel_subscribers DESC,
-             channel_name COLLATE "C" DESC
-) c USING (channel_id)
-GROUP BY v.channel_id, c.channel_name, c.channel_subscribers
-ON CONFLICT (channel_id) DO UPDATE SET
-    channel_name = excluded.channel_name,
-    channel_subscribers = excluded.channel_subscribers,
-    video_count = excluded.video_count,
-    total_views = excluded.total_views,
-    total_likes = excluded.total_likes,
-    total_dislikes = excluded.total_dislikes,
-    max_views = excluded.max_views,
-    max_likes = excluded.max_likes,
-    max_dislikes = excluded.max_dislikes,
-    updated_at = now()
-""")
-"""channel_stats for the given channels, recomputed from each video's latest snapshot, so the
-totals are right whatever order the files arrived in."""

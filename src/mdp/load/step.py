@@ -4,9 +4,10 @@ Inside the transaction: a dataset-wide advisory lock (loads of one dataset are s
 channel_stats recomputation always sees every committed snapshot, and the merge's two statements
 see no other writer), COPY of each transformed Parquet into a temporary table (streamed batch by
 batch as CSV), the merge (mdp.load.merge: update the stored rows the file's rows beat, then
-insert the new keys), recompute channel_stats for the channels the file touched, and mark the
-audit row loaded with its inserted/updated counts. Either all of that commits or none of it does: a
-killed process leaves no partial rows, and a rerun starts again from the transformed files.
+insert the new keys), the contract extension's step after the merges (youtube: channel_stats of
+the channels the file touched, ``mdp.extensions``), and mark the audit row loaded with its
+inserted/updated counts. Either all of that commits or none of it does: a killed process leaves
+no partial rows, and a rerun starts again from the transformed files.
 After the commit the raw file moves to archive/<dataset>/YYYY/MM/DD/ (the archive key is recorded
 on the row first, the row finished after the move), and then the file's staging/ and transformed/
 outputs are deleted: they are derived, content-addressed copies that nothing reads once the rows
@@ -25,14 +26,15 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 
 from mdp import layout, timing
 from mdp.audit import AuditLog, AuditRecord, Status
 from mdp.audit.log import lock_id
+from mdp.contracts import get_contract
 from mdp.crashpoints import crash_point
+from mdp.extensions import extension_of, tables_for
 from mdp.load import merge
-from mdp.pipeline import (
+from mdp.steps import (
     Outcome,
     StepResult,
     archive_target,
@@ -42,7 +44,7 @@ from mdp.pipeline import (
 )
 from mdp.storage import ObjectStore
 from mdp.storage.parquet import open_parquet
-from mdp.warehouse.tables import CHANNELS_FILE, TABLES, TableSpec
+from mdp.warehouse.tables import TableSpec
 
 log = logging.getLogger(__name__)
 COPY_BATCH_ROWS = 65_536
@@ -54,9 +56,9 @@ _NO_SEPARATOR = pa.scalar("", pa.string())
 
 def _for_csv(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Zoned timestamps as the ISO text of their UTC value plus "Z", the text Arrow's CSV writer
-    would write for them. The writer formats a zoned timestamp through the time-zone database value
-    by value: 0.43 s of the 0.55 s it took to encode 300k sales rows; casting to the naive UTC
-    value and appending "Z" takes 0.04 s. Nulls stay null (an empty field, NULL to COPY)."""
+    would write for them: the writer formats a zoned timestamp through the time-zone database
+    value by value, most of the encoding's time; a cast of the naive UTC value is vectorised.
+    Nulls stay null (an empty field, NULL to COPY)."""
     columns = []
     for column in batch.columns:
         if pa.types.is_timestamp(column.type) and column.type.tz is not None:
@@ -76,8 +78,8 @@ def copy_parquet(conn: psycopg.Connection, spec: TableSpec, path: Path) -> int:
     with conn.cursor().copy(merge.copy_into_stage(spec)) as copy:
         for batch in open_parquet(path).iter_batches(batch_size=COPY_BATCH_ROWS):
             # Encode into an Arrow buffer, not a BytesIO: multi-megabyte Python buffers raise
-            # glibc's mmap threshold and fragment its heap, which grew RSS by ~20 MiB per
-            # million rows; Arrow's pool reuses its memory.
+            # glibc's mmap threshold and fragment its heap, so RSS grew with the file; Arrow's
+            # pool reuses its memory.
             sink = pa.BufferOutputStream()
             pacsv.write_csv(_for_csv(batch.select(list(spec.column_names))), sink, options)
             copy.write(memoryview(sink.getvalue()))
@@ -88,15 +90,17 @@ def copy_parquet(conn: psycopg.Connection, spec: TableSpec, path: Path) -> int:
 def merge_file(
     conn: psycopg.Connection, dataset: str, files: dict[str, Path], record_id: int
 ) -> tuple[int, int]:
-    """Merge every table of one file; returns (inserted, updated) of the dataset's main table.
-    Runs inside the caller's transaction."""
+    """Merge every table of one file, then the extension's step after the merges (youtube:
+    channel_stats); returns (inserted, updated) of the dataset's main table. Runs inside the
+    caller's transaction."""
+    contract = get_contract(dataset)
     # The merge's two statements rely on this lock: nothing else writes the dataset's tables
     # between them (mdp.load.merge).
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id(f"load:{dataset}"),))
     conn.execute(merge.set_work_mem())
     params = {"source_file_id": record_id}
     counts: list[tuple[int, int]] = []
-    for spec in TABLES[dataset]:
+    for spec in tables_for(contract):
         with timing.phase("copy"):
             staged = copy_parquet(conn, spec, files[spec.file_name])
         with timing.phase("merge"):
@@ -105,10 +109,7 @@ def merge_file(
         log.info("%s: %d staged, %d inserted, %d updated", spec.name, staged, inserted, updated)
         counts.append((inserted, updated))
         conn.execute(f"DROP TABLE {merge.STAGE}")
-    if CHANNELS_FILE in files:
-        channels = pq.read_table(files[CHANNELS_FILE]).column("channel_id").to_pylist()
-        conn.execute(merge.RECOMPUTE_CHANNEL_STATS, {"channels": channels})
-        log.info("channel_stats recomputed for %d channel(s)", len(channels))
+    extension_of(contract).after_merge(conn, contract, files)
     return counts[0]
 
 

@@ -18,7 +18,7 @@ import logging
 from mdp import layout
 from mdp.audit import AuditLog, AuditRecord
 from mdp.errors import ObjectMissingError, TerminalError
-from mdp.pipeline import Outcome, StepResult
+from mdp.steps import Outcome, StepResult
 from mdp.storage import ObjectStore
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ READ_BUFFER_BYTES = 1024 * 1024
 def open_parquet(path: Path) -> pq.ParquetFile:
     """A ParquetFile that reads through a fixed-size buffer without pre-buffering.
 
-    pyarrow's defaults pre-buffer whole column chunks, and iterating a 4M-row file that way
-    peaked at 244 MiB against 166 MiB for 1M rows; buffered reading stays at ~170 MiB for both.
+    pyarrow's defaults pre-buffer whole column chunks, so memory grew with the file; buffered
+    reading stays flat (docs/benchmark.md).
     """
     return pq.ParquetFile(path, buffer_size=READ_BUFFER_BYTES, pre_buffer=False)
 
@@ -24,14 +24,13 @@ def open_parquet(path: Path) -> pq.ParquetFile:
 class BackgroundWriter:
     """A ``ParquetWriter`` whose writes run on one worker thread.
 
-    Encoding and compressing a row group (pyarrow releases the GIL) then overlaps with reading
-    and checking the next one: validation and the transform each spent ~0.55 s per million rows
-    in ``write_table`` with the other core idle. One table is written at a time and the next
-    ``write_table`` waits for it, so at most one row group is in flight (bounded memory) and row
-    groups keep their order. An error of the worker is raised by the next ``write_table`` or by
-    ``close``, which always waits for the last write and closes the file. As ``close`` can raise,
-    use it as a context manager (several at once in an ``ExitStack``), so one writer's error
-    does not leave another open.
+    Encoding and compressing a row group (pyarrow releases the GIL) then overlaps with reading and
+    checking the next one, instead of leaving the other core idle while a step writes. One table is
+    written at a time and the next ``write_table`` waits for it, so at most one row group is in
+    flight (bounded memory) and row groups keep their order. An error of the worker is raised by the
+    next ``write_table`` or by ``close``, which always waits for the last write and closes the file.
+    As ``close`` can raise, use it as a context manager (several at once in an ``ExitStack``), so
+    one writer's error does not leave another open.
     """
 
     def __init__(self, path: Path, schema: pa.Schema, **options: Any) -> None:

@@ -19,8 +19,8 @@ _WEIGHTS = np.random.default_rng(0x6D6470).integers(1, 2**32, 64, dtype=np.uint6
 
 
 HASH_CHUNK_ROWS = 8192
-"""Keys hashed per numpy pass. The hash needs a few 8-byte temporaries per key *byte*: on a
-65k-row batch that was ~50 MiB, the largest single item of the transform's peak RSS."""
+"""Keys hashed per numpy pass. The hash needs a few 8-byte temporaries per key *byte*: hashing a
+whole batch at once was the largest single item of the transform's peak memory."""
 
 
 def bucket_of(keys: pa.Array, buckets: int) -> np.ndarray:
@@ -56,9 +56,8 @@ def bucket_of(keys: pa.Array, buckets: int) -> np.ndarray:
 
 
 SPILL_COMPRESSION: str | None = None
-"""Compression of the spilled buckets: none. They live on local scratch disk for seconds, and lz4
-made spilling and reading back 1M sales rows take 1.6 s instead of 0.6 s to save a third of the
-disk (98 MB instead of 146 MB; a 10M-row file spills ~1.5 GB into the pod's 8 GiB scratch)."""
+"""Compression of the spilled buckets: none. They live on local scratch disk for seconds, and
+compressing them cost more time than the disk it saved was worth (docs/benchmark.md)."""
 
 
 def spill(

@@ -17,35 +17,31 @@ from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from mdp import layout, timing
 from mdp.audit import AuditLog, Status
-from mdp.contracts import get_contract
+from mdp.contracts import Contract, get_contract
 from mdp.crashpoints import crash_point
-from mdp.pipeline import Outcome, StepResult, find_record, finish_pending, guard_stage
+from mdp.extensions import extension_of, tables_for
+from mdp.steps import Outcome, StepResult, find_record, finish_pending, guard_stage
 from mdp.storage import ObjectStore
 from mdp.storage.parquet import BackgroundWriter, open_parquet
-from mdp.transform.derive import DERIVE, PARTITION_KEY
+from mdp.transform.derive import derive_tables, partition_key
 from mdp.transform.partition import read_bucket, spill
-from mdp.warehouse.extensions import writes_channels
-from mdp.warehouse.tables import CHANNELS_FILE, TABLES
 
 log = logging.getLogger(__name__)
 
 BUCKET_ROWS = 50_000
-"""Expected rows per bucket. Deduplicating a bucket takes ~5x its Arrow size at peak (sort,
-take, filter), ~40 MiB for 50k sales rows."""
+"""Expected rows per bucket. Deduplicating a bucket takes several times its Arrow size at peak
+(sort, take, filter): the bucket size bounds the transform's memory."""
 
 
 def _lean_memory_pool() -> None:
     """Arrow memory that goes back to the operating system as soon as it is freed.
 
-    The transform frees a whole bucket's tables at a time. Measured peak RSS on the same 300k-row
-    file: mimalloc (Arrow's default) kept the most; the system allocator 246 MiB; jemalloc with
-    page purging on free (decay 0) 229 MiB, and no slower. Builds without jemalloc use the
-    system allocator."""
+    The transform frees a whole bucket's tables at a time; jemalloc purging pages on free (decay
+    0) keeps the least of that memory of the allocators tried (docs/benchmark.md), and is no
+    slower. Builds without jemalloc use the system allocator."""
     try:
         pool = pa.jemalloc_memory_pool()
         pa.jemalloc_set_decay_ms(0)
@@ -55,12 +51,14 @@ def _lean_memory_pool() -> None:
 
 
 def _write_outputs(
-    dataset: str, buckets: Iterable[pa.Table], out: Path
+    contract: Contract, buckets: Iterable[pa.Table], out: Path
 ) -> dict[str, tuple[Path, int]]:
-    specs = {s.name: s for s in TABLES[dataset]}
+    """One Parquet file per table of the dataset (its main table, then its extension's), plus
+    whatever the extension collects for the load; name -> (path, rows)."""
+    extension = extension_of(contract)
+    specs = {s.name: s for s in tables_for(contract)}
     counts = dict.fromkeys(specs, 0)
-    channels: set[str] = set()
-    channels_wanted = writes_channels(dataset)
+    collector = extension.collector(contract)
     with ExitStack() as stack:
         writers = {
             name: stack.enter_context(
@@ -69,20 +67,18 @@ def _write_outputs(
             for name, spec in specs.items()
         }
         for rows in buckets:
-            for name, table in DERIVE[dataset](rows).items():
+            for name, table in derive_tables(contract, extension, rows).items():
                 writers[name].write_table(table.cast(specs[name].arrow_schema()))
                 counts[name] += table.num_rows
-            if channels_wanted:
-                channels.update(pc.unique(rows.column("channel_id")).to_pylist())
+            if collector is not None:
+                collector.add(rows)
     result = {name: (out / specs[name].file_name, counts[name]) for name in specs}
-    if channels_wanted:
-        path = out / CHANNELS_FILE
-        pq.write_table(pa.table({"channel_id": pa.array(sorted(channels), pa.string())}), path)
-        result["channels"] = (path, len(channels))
+    if collector is not None:
+        result |= collector.write(out)
     return result
 
 
-def _bucket_tables(staging: Path, dataset: str, work: Path) -> Iterator[pa.Table]:
+def _bucket_tables(staging: Path, contract: Contract, work: Path) -> Iterator[pa.Table]:
     """The staging rows as tables of at most ~BUCKET_ROWS rows, each holding every version of
     its keys; small files are one table, large ones are spilled to disk and read back one by one."""
     pf = open_parquet(staging)
@@ -93,7 +89,7 @@ def _bucket_tables(staging: Path, dataset: str, work: Path) -> Iterator[pa.Table
         return
     log.info("%d rows: spilling into %d buckets", rows, n)
     paths = spill(
-        pf.iter_batches(batch_size=65_536), pf.schema_arrow, PARTITION_KEY[dataset], n, work
+        pf.iter_batches(batch_size=65_536), pf.schema_arrow, partition_key(contract), n, work
     )
     for path in paths:
         yield read_bucket(path)
@@ -114,7 +110,7 @@ def transform_object(
 ) -> StepResult:
     """Transform the validated file ``key``; see the module docstring."""
     incoming = layout.IncomingKey.parse(key)
-    get_contract(incoming.dataset)
+    contract = get_contract(incoming.dataset)
     _lean_memory_pool()
     with audit.claim(key):
         record = find_record(audit, key)
@@ -144,8 +140,8 @@ def transform_object(
             out = work / "out"
             out.mkdir()
             with timing.phase("compute"):
-                buckets = _bucket_tables(staging.path, incoming.dataset, work)
-                written = _write_outputs(incoming.dataset, buckets, out)
+                buckets = _bucket_tables(staging.path, contract, work)
+                written = _write_outputs(contract, buckets, out)
             prefix = layout.transformed_prefix(incoming.dataset, fid)
             for path, _ in written.values():
                 with timing.phase("upload"):

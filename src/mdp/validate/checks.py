@@ -9,8 +9,7 @@ that pinpoints the rare values that pass the cheap regex gate but still fail Arr
 Every constant handed to a compute function is an Arrow scalar of an explicit type (``_lit``),
 never a bare Python value: pyarrow infers the type of a Python value by first asking whether it is
 a pandas object, and where pandas is not installed (the step images) it retries that import on
-every call, ~0.25 ms each. With some forty constants per batch that was over a second per
-million rows.
+every call, dozens of times per batch.
 """
 
 from __future__ import annotations

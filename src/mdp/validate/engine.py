@@ -24,8 +24,8 @@ from mdp.validate.readers import RawBatch, read_batches
 
 STAGING_ROW_GROUP_ROWS = 65_536
 """Valid rows are written to the staging Parquet in row groups of about this many rows. A CSV
-block is only ~7k rows; a row group per block made the file 140 tiny row groups per million rows,
-slower to write and for the transform to read (and ~8 MiB of typed rows is all this holds)."""
+block is only a few thousand rows; a row group per block made many tiny row groups, slower to
+write and for the transform to read (and a few MiB of typed rows is all this holds)."""
 
 ROW_NUMBER = "_row_number"
 RULE = "_rule"

@@ -26,8 +26,8 @@ from mdp.validate.formats import UTF8_BOM, Format
 
 CSV_BLOCK_BYTES = 1024 * 1024
 """pyarrow's CSV block size, the unit of CSV memory. The reader keeps several blocks in flight,
-so this bounds peak memory (8 MiB blocks cost ~160 MiB more than 1 MiB blocks); it is also the
-largest single field a CSV may hold."""
+so this bounds peak memory (larger blocks cost memory, not time); it is also the largest single
+field a CSV may hold."""
 
 
 @dataclass

@@ -5,7 +5,7 @@ the audit row is written before the raw file moves, and a rerun on the same (key
 finds the same row and redoes the same deterministic work. Where the raw file goes (archive/ for
 a duplicate, failed/ for a rejection) is recorded on the row before the move and the row is
 finished after it, so a rerun completes an interrupted move instead of deciding again (see
-``mdp.pipeline.finish_pending``). Each effect is followed by a named crash point
+``mdp.steps.finish_pending``). Each effect is followed by a named crash point
 (``mdp.crashpoints``) where the crash-point sweep kills the process.
 """
 
@@ -24,7 +24,7 @@ from mdp.audit.log import FAILED
 from mdp.contracts import get_contract, known_datasets
 from mdp.crashpoints import crash_point
 from mdp.errors import ObjectMissingError
-from mdp.pipeline import Outcome, StepResult, archive_target, finish_pending
+from mdp.steps import Outcome, StepResult, archive_target, finish_pending
 from mdp.storage import ObjectStore
 from mdp.validate.engine import ValidationResult, validate_file
 from mdp.validate.errors import FileRejected

@@ -11,19 +11,17 @@ bytes (Arrow's order, PostgreSQL's ``COLLATE "C"``), with null below every value
 are rounded to cents in the transform so Arrow's float and PostgreSQL's numeric agree.
 
 A dataset's main table is derived from its contract (``main_table``: table name, columns, key,
-``newer``); tables beyond it come from the contract's named extension (mdp.warehouse.extensions).
+``newer``); tables beyond it come from the contract's named extension (``mdp.extensions``), which
+describes them with the same ``TableSpec``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
 
-from mdp.contracts import ColumnType, Contract, get_contract, known_datasets
-from mdp.contracts.sales import SALES
-from mdp.contracts.youtube import YOUTUBE
+from mdp.contracts import Contract
 
 
 @dataclass(frozen=True)
@@ -97,59 +95,3 @@ def main_table(contract: Contract) -> TableSpec:
         key=tuple(contract.key_columns),
         newer=tuple(contract.newer),
     )
-
-
-_TS = ColumnType.TIMESTAMP.arrow()
-
-SALES_TABLE = main_table(SALES)
-VIDEO_SNAPSHOTS = main_table(YOUTUBE)
-
-VIDEO_METRICS = TableSpec(
-    name="warehouse.video_metrics",
-    file_name="video_metrics.parquet",
-    columns=(
-        TableColumn("video_id", pa.string(), "text"),
-        TableColumn("bucket_start", _TS, "timestamp with time zone"),
-        TableColumn("last_snapshot_at", _TS, "timestamp with time zone"),
-        TableColumn("channel_id", pa.string(), "text"),
-        TableColumn("channel_name", pa.string(), "text"),
-        TableColumn("description", pa.string(), "text", nullable=True),
-        TableColumn("max_views", pa.int64(), "bigint"),
-        TableColumn("max_likes", pa.int64(), "bigint"),
-        TableColumn("max_dislikes", pa.int64(), "bigint"),
-    ),
-    key=("video_id", "bucket_start"),
-    newer=("last_snapshot_at",),
-    greatest=("max_views", "max_likes", "max_dislikes"),
-    has_source_file=False,
-)
-
-METRICS_BUCKET_SECONDS = 30
-
-CHANNELS_FILE = "channels.parquet"
-"""youtube: the channel ids a file touched, whose channel_stats the load recomputes."""
-
-
-def tables_for(contract: Contract) -> tuple[TableSpec, ...]:
-    """Every table a file of the dataset is merged into: its main table first (the load reports
-    that one's counts), then its extension's tables (mdp.warehouse.extensions)."""
-    from mdp.warehouse.extensions import EXTENSION_TABLES
-
-    extra = EXTENSION_TABLES[contract.extension] if contract.extension else ()
-    return (main_table(contract), *extra)
-
-
-class _TablesByDataset(Mapping[str, tuple[TableSpec, ...]]):
-    """``TABLES[dataset]``: the tables of the dataset's active contract (``CONTRACTS__DIR``)."""
-
-    def __getitem__(self, dataset: str) -> tuple[TableSpec, ...]:
-        return tables_for(get_contract(dataset))
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(known_datasets())
-
-    def __len__(self) -> int:
-        return len(known_datasets())
-
-
-TABLES: Mapping[str, tuple[TableSpec, ...]] = _TablesByDataset()

@@ -1,4 +1,5 @@
-"""Helpers for the transform/load tests: push files through the real steps, dump tables."""
+"""The warehouse as tests compare it (row counts and checksums), and files pushed through the
+real steps in one process."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 import psycopg
 
 from mdp.audit import AuditLog
-from mdp.run import run_file
+from mdp.run import Pipeline
 from mdp.storage import ObjectStore
 
 NOW = datetime(2026, 3, 2, 12, tzinfo=UTC)
@@ -57,4 +58,4 @@ def dump(conn: psycopg.Connection) -> dict[str, tuple[int, str]]:
 
 def put_and_run(store: ObjectStore, audit: AuditLog, key: str, data: bytes) -> dict[str, object]:
     store.put_bytes(key, data, "application/octet-stream")
-    return run_file(key, "test-run", store, audit)
+    return Pipeline(store, audit).run(key, "test-run")

@@ -12,7 +12,9 @@ change it in ways that keep every stored row valid and every reader working:
 
 The same rules judge two versions of a contract in one directory (``mdp contracts check``) and a
 contract against the live table (``mdp db migrate``), so what check accepts, migrate can apply.
-This module is pure: it compares shapes and prints SQL; ``mdp.db.migrate`` runs it.
+This module is pure: it compares shapes and prints SQL; ``mdp.db.migrate`` runs it. It lives
+with the contracts because the contract check needs the rules too, and the contracts do not
+depend on the database layer.
 """
 
 from __future__ import annotations

@@ -6,6 +6,6 @@ from pathlib import Path
 
 VERSIONS: dict[str, str] = dict(
     line.split("=", 1)
-    for line in (Path(__file__).resolve().parents[1] / "versions.env").read_text().splitlines()
+    for line in (Path(__file__).resolve().parents[2] / "versions.env").read_text().splitlines()
     if line and not line.startswith("#")
 )

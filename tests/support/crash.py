@@ -31,12 +31,12 @@ from mdp.db.migrate import migrate
 from mdp.devservers import MinioServer, PostgresServer
 from mdp.errors import BusyError, MdpError, Quarantined
 from mdp.load.step import load_object
-from mdp.pipeline import Outcome
+from mdp.steps import Outcome
 from mdp.storage import ObjectStore
 from mdp.storage.object_store import http_client
 from mdp.transform.step import transform_object
 from mdp.validate.step import validate_object
-from tests.load.conftest import dump
+from tests.support.warehouse import dump
 
 T = TypeVar("T")
 STEPS = ("validate", "transform", "load")

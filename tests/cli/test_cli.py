@@ -8,8 +8,8 @@ import pytest
 
 from mdp import exitcodes
 from mdp.storage import ObjectStore
-from tests.cli_process import run_cli
-from tests.samples import sales_rows, to_csv, to_jsonl, youtube_row
+from tests.support.cli_process import run_cli
+from tests.support.samples import sales_rows, to_csv, to_jsonl, youtube_row
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""What every step shares: its result type, the audit lookup, and fault routing.
+"""Shared step plumbing: the result type, the audit lookup and fault routing of every step.
 
 ``guard_stage`` is the one place that decides what a fault means. A fault before the last allowed
 attempt is recorded on the audit row and re-raised (exit 1: the orchestrator retries). On the

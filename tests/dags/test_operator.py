@@ -1,5 +1,6 @@
-"""The step pods' contracts: the chart's ConfigMap(s) mounted read-only where ``CONTRACTS__DIR``
-says (dags/mdp_dags/pods.py). The rest of the pod spec is checked end to end in tests/e2e."""
+"""The operator of a step task gets its pod spec: the chart's ConfigMap(s) mounted read-only where
+``CONTRACTS__DIR`` says (dags/mdp_dags/shape.py, operator.py). Every field of the pod spec itself
+is checked in tests/dags/test_podspec.py, the pods Airflow asks for in tests/e2e."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 DAGS = Path(__file__).resolve().parents[2] / "dags"
 sys.path.insert(0, str(DAGS))
 
-from mdp_dags.config import CONTRACTS_MOUNT, PipelineConfig  # noqa: E402
-from mdp_dags.pods import step_pod  # noqa: E402
+from mdp_dags.config import PipelineConfig  # noqa: E402
+from mdp_dags.platform import CONTRACTS_MOUNT  # noqa: E402
+from mdp_dags.shape import step_pod  # noqa: E402
 
 STEPS = ("validate", "transform", "load", "requeue", "summary")
 

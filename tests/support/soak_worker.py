@@ -1,8 +1,9 @@
 """A soak-test worker: runs every key read from stdin through validate -> transform -> load in
-this process, as the orchestrator would (tests.crash.World.orchestrate), and prints ``done <key>``
-after each. The soak test SIGKILLs workers at random and starts new ones with the keys left.
+this process, as the orchestrator would (tests.support.crash.World.orchestrate), and prints
+``done <key>`` after each. The soak test SIGKILLs workers at random and starts new ones with the
+keys left.
 
-Run as ``python -m tests.soak_worker`` with the step environment (S3__*, PG__*)."""
+Run as ``python -m tests.support.soak_worker`` with the step environment (S3__*, PG__*)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from psycopg.conninfo import make_conninfo
 
 from mdp.config import PostgresSettings, S3Settings
 from mdp.storage import ObjectStore
-from tests.crash import World
+from tests.support.crash import World
 
 
 def main() -> None:

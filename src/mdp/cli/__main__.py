@@ -1,0 +1,7 @@
+"""``python -m mdp.cli``: the ``mdp`` command."""
+
+import sys
+
+from mdp.cli.main import main
+
+sys.exit(main())
