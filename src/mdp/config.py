@@ -147,8 +147,11 @@ class SetupSettings(BaseSettings):
     readonly_access_key: str = ""
     """The read-only user of people and Airflow's listing (policy ``mdp-readonly``)."""
     readonly_secret_key: SecretStr = SecretStr("")
+    metrics_access_key: str = ""
+    """The metrics exporter's user (policy ``mdp-metrics``): lists ``incoming/``, reads nothing."""
+    metrics_secret_key: SecretStr = SecretStr("")
 
-    ROLES: ClassVar[tuple[str, ...]] = ("pipeline", "generator", "readonly")
+    ROLES: ClassVar[tuple[str, ...]] = ("pipeline", "generator", "readonly", "metrics")
 
     def users(self) -> list[tuple[str, str, str]]:
         """(role, access key, secret key) of every role; ConfigError names what is missing."""

@@ -36,7 +36,7 @@ def _run(
         "S3__SECRET_KEY": server.secret_key,
         "S3__BUCKET": bucket,
     }
-    for role in ("pipeline", "generator", "readonly"):
+    for role in ("pipeline", "generator", "readonly", "metrics"):
         env[f"SETUP__{role.upper()}_ACCESS_KEY"] = f"{role}-{suffix}"
         env[f"SETUP__{role.upper()}_SECRET_KEY"] = f"{role}-secret-{suffix}"
     if contracts_dir is not None:
@@ -85,6 +85,28 @@ def test_bucket_users_and_policies(minio_server: MinioServer) -> None:
     pipe.remove_object(bucket, "incoming/sales/x.csv")
     with pytest.raises(S3Error, match="Access Denied"):
         pipe.make_bucket(f"other-{suffix}")
+
+
+def test_the_metrics_user_lists_incoming_and_nothing_else(minio_server: MinioServer) -> None:
+    """The exporter's backlog is a listing of incoming/: its user can do that, and cannot read a
+    file, list another prefix or write."""
+    bucket, suffix = f"setup-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex[:6]
+    done = _run(minio_server, bucket, suffix)
+    assert done.returncode == 0, done.stderr
+    root = _client(minio_server, minio_server.access_key, minio_server.secret_key)
+    root.put_object(bucket, "incoming/sales/x.csv", io.BytesIO(b"a"), 1)
+    root.put_object(bucket, "archive/sales/y.csv", io.BytesIO(b"a"), 1)
+    metrics = _client(minio_server, f"metrics-{suffix}", f"metrics-secret-{suffix}")
+    listed = {o.object_name for o in metrics.list_objects(bucket, "incoming/", recursive=True)}
+    assert "incoming/sales/x.csv" in listed
+    with pytest.raises(S3Error, match="Access Denied"):
+        list(metrics.list_objects(bucket, "archive/", recursive=True))
+    with pytest.raises(S3Error, match="Access Denied"):
+        list(metrics.list_objects(bucket, recursive=True))
+    with pytest.raises(S3Error, match="Access Denied"):
+        metrics.get_object(bucket, "incoming/sales/x.csv")
+    with pytest.raises(S3Error, match="Access Denied"):
+        metrics.put_object(bucket, "incoming/sales/z.csv", io.BytesIO(b"a"), 1)
 
 
 def _listen_refused(client: Minio, bucket: str) -> bool:

@@ -11,6 +11,8 @@ Policies (S3 IAM JSON, MinIO's admin API):
 - ``mdp-generator``: list the bucket; write ``incoming/*``; read and write ``state/generator/*``.
   It cannot read or delete anyone's data.
 - ``mdp-readonly``: list the bucket and read objects (the DAGs' discovery, people browsing).
+- ``mdp-metrics``: list ``incoming/`` only (the exporter's backlog); it cannot read an object,
+  nor list any other prefix.
 """
 
 from __future__ import annotations
@@ -71,6 +73,16 @@ def policies(bucket: str) -> dict[str, dict[str, Any]]:
             listing,
             {"Effect": "Allow", "Action": ["s3:ListenBucketNotification"], "Resource": [arn]},
             {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": [f"{arn}/*"]},
+        ),
+        "mdp-metrics": doc(
+            # The SDK asks for the bucket's region before its first request.
+            {"Effect": "Allow", "Action": ["s3:GetBucketLocation"], "Resource": [arn]},
+            {
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": [arn],
+                "Condition": {"StringLike": {"s3:prefix": [f"{layout.INCOMING}/*"]}},
+            },
         ),
     }
 
