@@ -13,7 +13,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-IMPORT_TO_DIST = {"faker": "faker", "psycopg": "psycopg", "yaml": "pyyaml"}
+IMPORT_TO_DIST = {
+    "faker": "faker",
+    "psycopg": "psycopg",
+    "yaml": "pyyaml",
+    "prometheus_client": "prometheus-client",
+}
 CORE = {"pydantic", "pydantic_settings"}
 STEPS = {
     "validator": "mdp.validate.step",
@@ -22,6 +27,7 @@ STEPS = {
     "generator": "mdp.generate.step",
     "setup": "mdp.db.migrate",
     "provisioner": "mdp.metabase.provision",
+    "metrics": "mdp.metrics.exporter",
 }
 
 

@@ -33,14 +33,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "mdp.reprocess",
         "mdp.setup",
         "mdp.metabase",
+        "mdp.metrics",
     ),
     ("mdp.run",),
     ("mdp.quickstart",),
     ("mdp.cli",),
 )
 """Lowest first: foundation; contracts; infrastructure (object store, database, audit log,
-table specs); contract extensions; shared step plumbing; the steps and set-up tasks; the
-pipeline object; the quickstart; the command line."""
+table specs); contract extensions; shared step plumbing; the steps, set-up tasks and the metrics
+exporter; the pipeline object; the quickstart; the command line."""
 
 
 def modules(src: Path = SRC) -> dict[str, Path]:

@@ -71,6 +71,7 @@ def test_the_groups_list_every_command_in_help_order() -> None:
         "setup",
         "metabase",
         "contracts",
+        "metrics",
     ]
     assert len(GROUPS) == len({g.__name__ for g in GROUPS})
 
@@ -100,6 +101,7 @@ def test_setup_users_come_from_setup_settings(monkeypatch: pytest.MonkeyPatch) -
         ("pipeline", "pipeline-user", "pipeline-secret"),
         ("generator", "generator-user", "generator-secret"),
         ("readonly", "readonly-user", "readonly-secret"),
+        ("metrics", "metrics-user", "metrics-secret"),
     ]
     monkeypatch.setenv("SETUP__GENERATOR_SECRET_KEY", "")
     with pytest.raises(ConfigError, match=r"set SETUP__GENERATOR_SECRET_KEY \(the generator"):

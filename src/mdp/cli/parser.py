@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from mdp.cli import audit, contracts, db, generate, metabase, reprocess, setup, steps
+from mdp.cli import audit, contracts, db, generate, metabase, metrics, reprocess, setup, steps
 
-GROUPS = (steps, reprocess, audit, generate, db, setup, metabase, contracts)
+GROUPS = (steps, reprocess, audit, generate, db, setup, metabase, contracts, metrics)
 """The command groups, in the order ``mdp --help`` lists them; each has ``register(sub)``."""
 
 

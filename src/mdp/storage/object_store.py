@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +107,12 @@ class ObjectStore:
         for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
             if obj.object_name is not None and not obj.is_dir:
                 yield obj.object_name
+
+    def list_with_times(self, prefix: str) -> Iterator[tuple[str, datetime]]:
+        """(key, Last-Modified) of every object under ``prefix``, folder markers left out."""
+        for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+            if obj.object_name is not None and not obj.is_dir and obj.last_modified is not None:
+                yield obj.object_name, obj.last_modified
 
     def exists(self, key: str) -> bool:
         try:
