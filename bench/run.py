@@ -471,7 +471,17 @@ def main() -> int:
         default="production,run,sql,copy",
         help="comma-separated subset of production,run,sql,copy (ratios need sql)",
     )
-    parser.add_argument("--cases", default="first,update", help="first,update or either")
+    parser.add_argument(
+        "--cases",
+        default="first,update",
+        help="first,update or either; or metrics: the exporter's scrape time (bench/metrics.py)",
+    )
+    parser.add_argument(
+        "--audit-rows",
+        type=int,
+        default=1_000_000,
+        help="audit rows of the metrics case (1M)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument(
         "--profile",
@@ -497,6 +507,8 @@ def main() -> int:
         )
     ways = [WAY_FLAGS[w.strip()] for w in args.ways.split(",") if w.strip()]
     cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())
+    if cases == ("metrics",):
+        return _metrics_case(args.audit_rows)
     if "update" in cases and "first" not in cases:
         parser.error("the update case needs the first case (it loads on top of it)")
     if args.profile:
@@ -524,6 +536,20 @@ def main() -> int:
                     indent=2,
                 )
             )
+    finally:
+        minio.stop()
+        pg.stop()
+    return 0
+
+
+def _metrics_case(audit_rows: int) -> int:
+    from bench import metrics
+
+    progress(f"starting MinIO and PostgreSQL (load average {load_average()})")
+    minio, pg = MinioServer.start(), PostgresServer.start()
+    try:
+        print(metrics.run(minio, pg, audit_rows))
+        progress(f"load average {load_average()}")
     finally:
         minio.stop()
         pg.stop()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import urllib.request
 from datetime import timedelta
+from typing import Any
 
 import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mdp.config import PostgresSettings
-from mdp.metrics.collect import LATENCY_BUCKETS, read_audit, read_backlog
+from mdp.metrics.collect import read_audit, read_backlog
 from mdp.metrics.exporter import PlatformCollector, PostgresAudit, Sources
 from mdp.storage import ObjectStore
 from tests.metrics.conftest import BAD_ROWS, GOOD_ROWS, Sequence, pg_settings, sources_for
@@ -52,20 +53,34 @@ def L(**labels: str) -> tuple[tuple[str, str], ...]:  # noqa: N802 - reads like 
     return tuple(sorted(labels.items()))
 
 
+FINAL = ("loaded", "duplicate", "validation_failed", "processing_failed", "loading_failed")
+
+
+def nonzero(values: dict[tuple[tuple[str, str], ...], float]) -> dict[Any, float]:
+    return {k: v for k, v in values.items() if v}
+
+
 def test_each_metric_after_the_known_sequence(sequence: Sequence, exporter: str) -> None:
     found = scrape(exporter)
-    assert only(found, "mdp_files_total") == {
+    files = only(found, "mdp_files_total")
+    # Every dataset of the contracts and final status is a series from 0 on.
+    assert set(files) == {L(dataset=d, status=s) for d in ("sales", "youtube") for s in FINAL}
+    assert nonzero(files) == {
         L(dataset="sales", status="loaded"): 1,
         L(dataset="sales", status="duplicate"): 1,
         L(dataset="sales", status="validation_failed"): 1,
     }
-    assert only(found, "mdp_rows_loaded_total") == {L(dataset="sales"): GOOD_ROWS}
+    assert only(found, "mdp_rows_loaded_total") == {
+        L(dataset="sales"): GOOD_ROWS,
+        L(dataset="youtube"): 0,
+    }
     # The good file's one bad row and every row of the rejected file.
-    assert only(found, "mdp_rows_rejected_total") == {L(dataset="sales"): 1 + BAD_ROWS}
+    assert nonzero(only(found, "mdp_rows_rejected_total")) == {L(dataset="sales"): 1 + BAD_ROWS}
     assert only(found, "mdp_quarantined_files_total") == {
         L(dataset="sales", stage="validation_failed", rule=sequence.rejected_rule): 1
     }
-    assert only(found, "mdp_files_in_progress") == {}
+    in_progress = only(found, "mdp_files_in_progress")
+    assert len(in_progress) == 2 * 3 and nonzero(in_progress) == {}
     assert only(found, "mdp_backlog_files") == {L(dataset="sales"): 1, L(dataset="youtube"): 1}
     ages = only(found, "mdp_backlog_oldest_age_seconds")
     assert set(ages) == {L(dataset="sales"), L(dataset="youtube")}
@@ -82,7 +97,7 @@ def test_each_metric_after_the_known_sequence(sequence: Sequence, exporter: str)
             for k, v in only(found, "mdp_file_latency_seconds_bucket").items()
             if dict(k)["dataset"] == "sales" and dict(k)["status"] == status
         }
-        assert len(buckets) == len(LATENCY_BUCKETS) + 1
+        assert len(buckets) == 12 + 1  # audit.latency_bounds() and +Inf
         assert buckets["+Inf"] == 1 and buckets["60.0"] == 1  # took seconds, not minutes
     assert only(found, "mdp_exporter_source_up") == {L(source="postgres"): 1, L(source="minio"): 1}
     assert only(found, "mdp_exporter_source_errors_total") == {
@@ -111,7 +126,8 @@ def test_an_empty_platform_has_a_zero_backlog_per_known_dataset(
         L(dataset="sales"): 0,
         L(dataset="youtube"): 0,
     }
-    assert only(found, "mdp_files_total") == {}
+    assert nonzero(only(found, "mdp_files_total")) == {}
+    assert len(only(found, "mdp_files_total")) == 2 * len(FINAL)
 
 
 def test_a_file_in_flight_is_in_progress_not_finished(store: ObjectStore, audit) -> None:  # type: ignore[no-untyped-def]
@@ -141,7 +157,7 @@ def test_a_source_that_is_down_costs_only_its_own_metrics(
                 found[(s.name, tuple(sorted(s.labels.items())))] = s.value
     assert only(found, "mdp_exporter_source_up") == {L(source="postgres"): 0, L(source="minio"): 1}
     assert only(found, "mdp_exporter_source_errors_total")[L(source="postgres")] == 2
-    assert only(found, "mdp_files_total") == {}
+    assert only(found, "mdp_files_total") == {}  # unknown, not zero
     assert only(found, "mdp_backlog_files")[L(dataset="sales")] == 1
 
     def broken(known: set[str]) -> dict[str, object]:

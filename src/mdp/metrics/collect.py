@@ -5,47 +5,28 @@ file (the steps push nothing), so the numbers survive step pods dying and this e
 restarting; the listing of ``incoming/`` is the only place that knows about a file no step has
 seen yet. Everything here is plain data, so the queries are tested without Prometheus.
 
-Cost on a large audit table: one pass over ``file_ingestion_log_metrics_idx`` (a covering index,
-migration 009, so PostgreSQL reads the index only) gives the totals, the latency buckets and the
-last load per dataset; the files still in flight and the quarantine reasons come from partial
-indexes over the few rows they concern. docs/benchmark.md has the time at 1M audit rows.
+Cost on a large audit table: the totals are kept by triggers as files finish (migration 009:
+``audit.file_ingestion_totals``, ``audit.quarantine_totals``), so a scrape reads a few rows per
+dataset; the files still in flight come from a partial index over the few rows they concern.
+Aggregating the log itself took seconds at 1M rows (docs/benchmark.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import psycopg
 
-from mdp.audit.log import FAILED, TABLE
+from mdp.audit.log import TABLE
 from mdp.layout import INCOMING
 from mdp.storage import ObjectStore
-
-LATENCY_BUCKETS: tuple[float, ...] = (
-    5,
-    15,
-    30,
-    60,
-    120,
-    300,
-    600,
-    1800,
-    3600,
-    7200,
-    21600,
-    86400,
-)
-"""Upper bounds (seconds) of the latency histogram: a file normally takes seconds to minutes; the
-long tail (hours, a day) is files that waited for a fix and a reprocess."""
-
-_FAILED_SQL = ", ".join(f"'{s.value}'" for s in sorted(FAILED))
 
 
 @dataclass
 class FinishedGroup:
-    """The finished files of one (dataset, final status)."""
+    """The files of one (dataset, final status), counted each time one reached its place."""
 
     files: int = 0
     rows_loaded: int = 0
@@ -55,12 +36,14 @@ class FinishedGroup:
     latency_sum: float = 0.0
     """Seconds from the audit row's creation to ``finished_at``, summed."""
     latency_buckets: list[int] = field(default_factory=list)
-    """Cumulative counts, one per ``LATENCY_BUCKETS`` bound."""
+    """Cumulative counts, one per bound of ``AuditFacts.latency_bounds``."""
     last_finished: datetime | None = None
 
 
 @dataclass
 class AuditFacts:
+    latency_bounds: tuple[float, ...] = ()
+    """Upper bounds (seconds) of the latency histogram, as migration 009 counts them."""
     finished: dict[tuple[str, str], FinishedGroup] = field(default_factory=dict)
     """(dataset, status) -> the files that reached their final place with that status."""
     in_progress: dict[tuple[str, str], int] = field(default_factory=dict)
@@ -81,31 +64,21 @@ class AuditFacts:
         return out
 
 
-def _finished_query(buckets: Sequence[float]) -> str:
-    counts = ", ".join(f"count(*) FILTER (WHERE latency <= {float(b)!r})" for b in buckets)
-    return (
-        "SELECT dataset, status, count(*),"
-        " coalesce(sum(rows_inserted), 0) + coalesce(sum(rows_updated), 0),"
-        " coalesce(sum(rows_rejected), 0), coalesce(sum(latency), 0), max(finished_at),"
-        f" {counts}"
-        " FROM (SELECT dataset, status, rows_inserted, rows_updated, rows_rejected, finished_at,"
-        " extract(epoch FROM finished_at - created_at)::float8 AS latency"
-        f" FROM {TABLE} WHERE finished_at IS NOT NULL) AS finished"
-        " GROUP BY dataset, status"
-    )
-
-
-def read_audit(conn: psycopg.Connection, buckets: Sequence[float] = LATENCY_BUCKETS) -> AuditFacts:
-    """Every audit fact the metrics need, in three queries."""
-    facts = AuditFacts()
-    for row in conn.execute(_finished_query(buckets)).fetchall():
-        dataset, status, files, loaded, rejected, latency, last, *counts = row
+def read_audit(conn: psycopg.Connection) -> AuditFacts:
+    """Every audit fact the metrics need, in four small queries."""
+    bounds = conn.execute("SELECT audit.latency_bounds()").fetchone()
+    facts = AuditFacts(latency_bounds=tuple(bounds[0]) if bounds else ())
+    for row in conn.execute(
+        "SELECT dataset, status, files, rows_loaded, rows_rejected, latency_sum,"
+        " latency_buckets, last_finished_at FROM audit.file_ingestion_totals"
+    ).fetchall():
+        dataset, status, files, loaded, rejected, latency, buckets, last = row
         facts.finished[(dataset, status)] = FinishedGroup(
             files=int(files),
             rows_loaded=int(loaded),
             rows_rejected=int(rejected),
             latency_sum=float(latency),
-            latency_buckets=[int(c) for c in counts],
+            latency_buckets=[int(c) for c in buckets],
             last_finished=last,
         )
     for dataset, status, files in conn.execute(
@@ -114,9 +87,7 @@ def read_audit(conn: psycopg.Connection, buckets: Sequence[float] = LATENCY_BUCK
     ).fetchall():
         facts.in_progress[(dataset, status)] = int(files)
     for dataset, stage, rule, files in conn.execute(
-        "SELECT dataset, status, coalesce(error->>'rule', error->>'error', 'unknown'), count(*)"
-        f" FROM {TABLE} WHERE status IN ({_FAILED_SQL}) AND finished_at IS NOT NULL"
-        " GROUP BY 1, 2, 3"
+        "SELECT dataset, stage, rule, files FROM audit.quarantine_totals"
     ).fetchall():
         facts.quarantined[(dataset, stage, rule)] = int(files)
     return facts

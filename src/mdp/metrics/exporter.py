@@ -28,7 +28,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from mdp.metrics.collect import LATENCY_BUCKETS, AuditFacts, Backlog
+from mdp.audit.log import FAILED, Status
+from mdp.metrics.collect import AuditFacts, Backlog, FinishedGroup
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOURCES = ("postgres", "minio")
+FINAL = (Status.LOADED, Status.DUPLICATE, *sorted(FAILED))
+"""Where a file's journey ends. Each (dataset, final status) is exposed from 0 on, so the first
+file of a kind is an increase that rate() and the alerts see, not a series appearing."""
+IN_FLIGHT = (Status.RECEIVED, Status.VALIDATED, Status.TRANSFORMED)
 
 
 @dataclass
@@ -112,9 +117,9 @@ class PlatformCollector(Collector):
                 labels=["source"],
             )
             facts = self._read("postgres", self.sources.audit, up, took)
-            if facts is not None:
-                yield from audit_metrics(facts)
             known = set(self.sources.datasets) | (facts.datasets() if facts else set())
+            if facts is not None:
+                yield from audit_metrics(facts, known)
             backlog = self._read("minio", lambda: self.sources.backlog(known), up, took)
             if backlog is not None:
                 yield from backlog_metrics(backlog, self.sources.now())
@@ -147,8 +152,18 @@ class PlatformCollector(Collector):
         return value
 
 
-def audit_metrics(facts: AuditFacts) -> Iterable[Metric]:
-    """The audit log's metric families."""
+def audit_metrics(facts: AuditFacts, datasets: Iterable[str] = ()) -> Iterable[Metric]:
+    """The audit log's metric families; every dataset of ``datasets`` gets its totals and
+    in-flight counts from 0."""
+    finished = dict(facts.finished)
+    in_flight = dict(facts.in_progress)
+    for dataset in datasets:
+        for status in FINAL:
+            finished.setdefault(
+                (dataset, status), FinishedGroup(latency_buckets=[0] * len(facts.latency_bounds))
+            )
+        for status in IN_FLIGHT:
+            in_flight.setdefault((dataset, status), 0)
     files = CounterMetricFamily(
         "mdp_files",
         "Files that reached their final place (archive/ or failed/), by final status",
@@ -168,10 +183,11 @@ def audit_metrics(facts: AuditFacts) -> Iterable[Metric]:
         labels=["dataset"],
     )
     rows: dict[str, list[int]] = {}
-    for (dataset, status), group in sorted(facts.finished.items()):
+    for (dataset, status), group in sorted(finished.items()):
         files.add_metric([dataset, status], group.files)
         buckets = [
-            (repr(float(b)), n) for b, n in zip(LATENCY_BUCKETS, group.latency_buckets, strict=True)
+            (repr(float(b)), n)
+            for b, n in zip(facts.latency_bounds, group.latency_buckets, strict=True)
         ]
         latency.add_metric(
             [dataset, status], [*buckets, ("+Inf", group.files)], sum_value=group.latency_sum
@@ -187,7 +203,7 @@ def audit_metrics(facts: AuditFacts) -> Iterable[Metric]:
         "Files a step has recorded that have not reached their final place yet",
         labels=["dataset", "status"],
     )
-    for (dataset, status), n in sorted(facts.in_progress.items()):
+    for (dataset, status), n in sorted(in_flight.items()):
         in_progress.add_metric([dataset, status], n)
     quarantined = CounterMetricFamily(
         "mdp_quarantined_files",
