@@ -145,3 +145,9 @@ checksum/contracts: {{ printf "%s\n%s" (include "mdp.contracts.data" .) .Values.
 {{- define "mdp.contracts.env" -}}
 - {name: CONTRACTS__DIR, value: {{ include "mdp.contracts.mountPath" . }}}
 {{- end -}}
+
+{{/* The alert rules (files/alerts.yaml, the one source) as YAML: the `groups:` of a rules file,
+     which is also the spec of a PrometheusRule. */}}
+{{- define "mdp.monitoring.alertRules" -}}
+{{- .Files.Get "files/alerts.yaml" | fromYaml | toYaml -}}
+{{- end -}}

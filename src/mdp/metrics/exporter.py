@@ -41,10 +41,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOURCES = ("postgres", "minio")
-FINAL = (Status.LOADED, Status.DUPLICATE, *sorted(FAILED))
+FINAL: tuple[str, ...] = (Status.LOADED, Status.DUPLICATE, *sorted(FAILED))
 """Where a file's journey ends. Each (dataset, final status) is exposed from 0 on, so the first
 file of a kind is an increase that rate() and the alerts see, not a series appearing."""
-IN_FLIGHT = (Status.RECEIVED, Status.VALIDATED, Status.TRANSFORMED)
+IN_FLIGHT: tuple[str, ...] = (Status.RECEIVED, Status.VALIDATED, Status.TRANSFORMED)
 
 
 @dataclass
@@ -166,12 +166,12 @@ def audit_metrics(facts: AuditFacts, datasets: Iterable[str] = ()) -> Iterable[M
             in_flight.setdefault((dataset, status), 0)
     files = CounterMetricFamily(
         "mdp_files",
-        "Files that reached their final place (archive/ or failed/), by final status",
+        "Arrivals of files at their final place (archive/ or failed/), by final status",
         labels=["dataset", "status"],
     )
     latency = HistogramMetricFamily(
         "mdp_file_latency_seconds",
-        "Seconds from a file's first audit record (its validation started) to its final place",
+        "Seconds from a file's first audit record (validation began) to its final place",
         labels=["dataset", "status"],
     )
     loaded = CounterMetricFamily(
