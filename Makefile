@@ -15,6 +15,7 @@ MINIO_BIN := $(TOOLS_CACHE)/minio-$(MINIO_VERSION)/minio
 # with an older build of the same version. b2: version and Kubernetes defaults set by ldflags.
 HELM_BUILD := b2
 HELM_BIN := $(TOOLS_CACHE)/helm-$(HELM_VERSION)-$(HELM_BUILD)/helm
+STATSD_EXPORTER_BIN := $(TOOLS_CACHE)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # Kubernetes: the kind cluster, the namespace of both releases, and how long `deploy` waits.
@@ -67,7 +68,7 @@ dev: tools ## Set up: Python environment from uv.lock, plus the MinIO server bin
 	@echo "ready: run 'make test'"
 
 .PHONY: tools
-tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm ## Build the pinned MinIO server and helm (with helm's version ldflags) via go install (cached)
+tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm $(TOOLS_BIN)/statsd_exporter ## Build the pinned MinIO server, helm (with its version ldflags) and the StatsD exporter via go install (cached)
 
 $(MINIO_BIN):
 	@command -v go >/dev/null || { echo "error: Go is needed to build MinIO (https://go.dev/doc/install)"; exit 1; }
@@ -78,6 +79,17 @@ $(MINIO_BIN):
 $(TOOLS_BIN)/minio: $(MINIO_BIN)
 	mkdir -p $(TOOLS_BIN)
 	ln -sf $(MINIO_BIN) $@
+
+# The StatsD exporter the official Airflow chart deploys (same version as its image), for the
+# tests that feed Airflow's metrics through it to the dashboards' queries.
+$(STATSD_EXPORTER_BIN):
+	@command -v go >/dev/null || { echo "error: Go is needed to build the StatsD exporter (https://go.dev/doc/install)"; exit 1; }
+	mkdir -p $(dir $@)
+	GOBIN=$(dir $@) go install $(STATSD_EXPORTER_MODULE)@$(STATSD_EXPORTER_VERSION)
+
+$(TOOLS_BIN)/statsd_exporter: $(STATSD_EXPORTER_BIN)
+	mkdir -p $(TOOLS_BIN)
+	ln -sf $(STATSD_EXPORTER_BIN) $@
 
 # helm sets its version and default Kubernetes version with -X ldflags in its own Makefile; a bare
 # `go install` leaves "v3.22" and Kubernetes v1.20, so `helm template` without --kube-version

@@ -186,16 +186,34 @@ def test_the_migration_jobs_command_creates_the_pool_in_a_real_airflow(tmp_path:
 # (4) Every image the Airflow release runs is one that make images builds and kind loads.
 
 
-def test_every_airflow_pod_runs_our_airflow_image(render: dict[str, Any]) -> None:
+def test_every_airflow_pod_runs_our_airflow_image_but_the_pinned_statsd_exporter(
+    render: dict[str, Any],
+) -> None:
+    """Our image everywhere; the StatsD exporter is the one third-party image, as pinned in
+    versions.env (it is deployed as it is, not built here)."""
     listed = (ROOT / "images" / "list").read_text().split()
     images = {
-        c["image"].split(":")[0]
+        w["name"]: {c["image"] for c in [*w["initContainers"], *w["containers"]]}
         for w in render["workloads"]
-        for c in [*w["initContainers"], *w["containers"]]
     }
-    assert images == {VALUES["images"]["airflow"]["repository"]}
+    statsd = images.pop("airflow-statsd")
+    assert statsd == {VERSIONS["STATSD_EXPORTER_IMAGE"]}
+    assert {i.split(":")[0] for s in images.values() for i in s} == {
+        VALUES["images"]["airflow"]["repository"]
+    }
     assert VALUES["images"]["airflow"]["repository"].split("/")[-1] in listed
-    assert not any(o["kind"] == "Deployment" and "statsd" in o["name"] for o in render["objects"])
+
+
+def test_airflow_sends_its_metrics_to_a_scrapeable_statsd_exporter(render: dict[str, Any]) -> None:
+    """Issue 26: scheduler, executor and pool metrics reach Prometheus; the exporter gets no
+    API token (it needs none)."""
+    objects = {(o["kind"], o["name"]) for o in render["objects"]}
+    assert {("Deployment", "airflow-statsd"), ("Service", "airflow-statsd")} <= objects
+    assert VALUES["statsd"]["enabled"] is True
+    assert VALUES["statsd"]["serviceAccount"]["automountServiceAccountToken"] is False
+    (container,) = _workload(render, "Deployment", "airflow-statsd")["containers"]
+    assert "--statsd.mapping-config=/etc/statsd-exporter/mappings.yml" in container["args"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 # (6) Requests and limits on every Airflow container; the capacity figures add them up.
