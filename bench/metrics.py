@@ -112,7 +112,7 @@ def run(minio: MinioServer, pg: PostgresServer, audit_rows: int, scrapes: int = 
             f"metrics exporter, {audit_rows:,} audit rows, 100 files in incoming/, "
             f"{scrapes} scrapes each:",
             line("full scrape (both sources)", full),
-            line("  audit log (3 queries)", postgres),
+            line("  audit log (4 queries)", postgres),
             line("  listing of incoming/", backlog),
             "plan of the in-flight query (the only one on the log itself):",
             plan,

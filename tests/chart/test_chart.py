@@ -47,26 +47,29 @@ def test_default_values_render_exactly_these_objects() -> None:
     got = sorted((d["kind"], d["metadata"]["name"]) for d in docs)
     secrets = [
         "airflow-connections", "airflow-keys", "airflow-metadata", "metabase-admin",
-        "minio-generator", "minio-pipeline", "minio-readonly", "minio-root", "postgres-admin",
-        "postgres-airflow",
-        "postgres-metabase", "postgres-owner", "postgres-pipeline", "postgres-reader",
+        "minio-generator", "minio-metrics", "minio-pipeline", "minio-readonly", "minio-root",
+        "postgres-admin", "postgres-airflow", "postgres-metabase", "postgres-metrics",
+        "postgres-owner", "postgres-pipeline", "postgres-reader",
     ]  # fmt: skip
     expected = sorted(
         [("Secret", f"mdp-{s}") for s in secrets]
         + [
             ("ConfigMap", "mdp-contracts"),
             ("ConfigMap", "mdp-contracts-next"),
+            ("ConfigMap", "mdp-dashboards"),
             ("ConfigMap", "mdp-pipeline"),
             ("ConfigMap", "mdp-postgresql-init"),
             ("CronJob", "mdp-generator-sales"),
             ("CronJob", "mdp-generator-youtube"),
             ("Deployment", "mdp-metabase"),
+            ("Deployment", "mdp-metrics"),
             ("Job", "mdp-contracts-check"),
             ("Job", "mdp-metabase-provision"),
             ("Job", "mdp-setup"),
             ("Role", "mdp-pod-launcher"),
             ("RoleBinding", "mdp-pod-launcher"),
             ("Service", "mdp-metabase"),
+            ("Service", "mdp-metrics"),
             ("Service", "mdp-minio"),
             ("Service", "mdp-minio-console"),
             ("Service", "mdp-minio-headless"),
@@ -87,6 +90,7 @@ def test_default_values_render_exactly_these_objects() -> None:
                 "metabase",
                 "metabase-provision",
                 "airflow",
+                "metrics",
             )
         ]
     )
@@ -262,6 +266,7 @@ class TestNetworkPolicies:
             {"app.kubernetes.io/name": "setup"},
             {"release": "airflow"},
             {"app.kubernetes.io/name": "metabase"},
+            {"app.kubernetes.io/name": "metrics"},
         ]
         assert jmespath.search("spec.ingress[0].ports[].port", pg) == [5432]
 
@@ -435,6 +440,8 @@ class TestSchema:
             ({"storage": {"bucket": "Bad_Bucket"}}, "pattern"),
             ({"images": {"pullPolicy": "Sometimes"}}, "value must be one of"),
             ({"metabase": {"resources": {"requests": {"cpu": [1]}}}}, "got array"),
+            ({"monitoring": {"exporter": {"port": 80}}}, "minimum"),
+            ({"monitoring": {"prometheus": {"retention": "two days"}}}, "pattern"),
         ],
     )
     def test_bad_values_are_rejected(self, values: dict[str, Any], message: str) -> None:

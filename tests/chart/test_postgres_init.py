@@ -24,6 +24,7 @@ PASSWORDS = {
     "READER_PASSWORD": "reader-pw",
     "AIRFLOW_PASSWORD": "airflow-pw",
     "METABASE_PASSWORD": "metabase-pw",
+    "METRICS_PASSWORD": "metrics-pw",
 }
 
 
@@ -96,6 +97,41 @@ def test_reader_login_only_reads(initialised) -> None:
             c.execute(f"SELECT * FROM analytics.{view} LIMIT 1")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             c.execute("INSERT INTO warehouse.channel_stats (channel_id) VALUES ('x')")
+
+
+def test_metrics_login_reads_the_audit_totals_and_nothing_else(initialised) -> None:
+    """The exporter's login (mdp_monitor, granted by migration 009 as the owner runs it)."""
+    from mdp.metrics.collect import read_audit
+
+    with _connect(initialised, "mdp_metrics", "metrics-pw", "warehouse") as c:
+        assert read_audit(c).finished == {}
+        for statement in (
+            "SELECT count(*) FROM warehouse.sales",
+            "SELECT count(*) FROM audit.file_reprocessing",
+            "SELECT count(*) FROM analytics.ingestion_daily",
+            "UPDATE audit.file_ingestion_totals SET files = 0",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                c.execute(statement)
+
+
+def test_the_pipeline_login_keeps_the_totals_as_files_finish(initialised) -> None:
+    """The steps run as mdp_pipeline: its updates fire the totals' triggers, which need its
+    rights on the totals tables (the owner's default privileges give them)."""
+    with _connect(initialised, "mdp_pipeline", "pipeline-pw", "warehouse") as c:
+        (row_id,) = c.execute(
+            "INSERT INTO audit.file_ingestion_log (dataset, object_key, size_bytes, sha256,"
+            " run_id, status) VALUES ('sales', 'incoming/sales/t.csv', 1, %s, 'r', 'duplicate')"
+            " RETURNING id",
+            ("f" * 64,),
+        ).fetchone()  # type: ignore[misc]
+        c.execute(
+            "UPDATE audit.file_ingestion_log SET finished_at = now() WHERE id = %s", (row_id,)
+        )
+    with _connect(initialised, "mdp_metrics", "metrics-pw", "warehouse") as c:
+        from mdp.metrics.collect import read_audit
+
+        assert read_audit(c).finished[("sales", "duplicate")].files == 1
 
 
 @pytest.mark.parametrize(

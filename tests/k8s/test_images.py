@@ -23,7 +23,7 @@ LISTED = [
     for line in (ROOT / "images" / "list").read_text().splitlines()
     if line.split("#", 1)[0].strip()
 ]
-STEPS = ["validator", "transformer", "loader", "generator", "provisioner"]
+STEPS = ["validator", "transformer", "loader", "generator", "provisioner", "metrics"]
 # Our base images, built from images/python-base before the step images; not deployed.
 BASES = {"python-builder": "builder", "python-runtime": "runtime"}
 SKAFFOLD = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
@@ -175,6 +175,26 @@ def test_every_image_referenced_anywhere_is_in_the_list_and_every_listed_one_is_
     airflow_image = yaml.safe_load(airflow_values)["images"]["airflow"]["repository"]
     referenced = rendered | _our_images(airflow_values) | {airflow_image} | _dag_images()
     assert referenced == {f"{OURS}{n}" for n in LISTED}
+
+
+def test_third_party_images_deployed_as_they_are_are_pinned_in_versions_env() -> None:
+    """The bundled Prometheus and Airflow's StatsD exporter are not built here: their image is
+    one pin in versions.env, which the values repeat."""
+    ours = yaml.safe_load((ROOT / "charts" / "mini-data-platform" / "values.yaml").read_text())
+    prometheus = ours["images"]["prometheus"]
+    assert f"{prometheus['repository']}:{prometheus['tag']}" == VERSIONS["PROMETHEUS_IMAGE"]
+    bundled = render_chart(values={"monitoring": {"prometheus": {"enabled": True}}})
+    (deployment,) = [
+        d
+        for d in bundled
+        if d["kind"] == "Deployment" and d["metadata"]["name"] == "mdp-prometheus"
+    ]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == VERSIONS["PROMETHEUS_IMAGE"]
+    airflow = yaml.safe_load((ROOT / "charts" / "airflow" / "values.yaml").read_text())
+    statsd = airflow["images"]["statsd"]
+    assert f"{statsd['repository']}:{statsd['tag']}" == VERSIONS["STATSD_EXPORTER_IMAGE"]
+    assert statsd["tag"] == VERSIONS["STATSD_EXPORTER_VERSION"]  # the binary `make tools` builds
 
 
 def test_cluster_up_loads_the_listed_images_into_kind(tmp_path: Path) -> None:
