@@ -53,6 +53,11 @@ def pg_settings(
 
 @pytest.fixture
 def sequence(store: ObjectStore, audit: AuditLog) -> Sequence:
+    return run_sequence(store, audit)
+
+
+def run_sequence(store: ObjectStore, audit: AuditLog) -> Sequence:
+    """The known sequence, through the real steps (``mdp.run.Pipeline``)."""
     good = to_csv([*sales_rows(GOOD_ROWS), sales_row(GOOD_ROWS + 1, quantity=0, total_amount=0)])
     bad = to_csv(sales_rows(BAD_ROWS, quantity=0, total_amount=0))
     outcomes = {}
