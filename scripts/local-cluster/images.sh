@@ -38,6 +38,7 @@ STANDIN_AIRFLOW="mdp-standin/airflow:$AIRFLOW_VERSION"
 STANDIN_POSTGRES=mdp-standin/postgres:15
 STANDIN_METABASE=mdp-standin/metabase:fake
 IMAGE_TAG="${IMAGE_TAG:-dev}"
+UPGRADED_AIRFLOW="mini-data-platform/airflow:$IMAGE_TAG-upgraded"
 
 log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[images] error: %s\n' "$*" >&2; exit 1; }
@@ -137,19 +138,22 @@ build_images() {
       --build-arg PYTHON_IMAGE=$STANDIN_PYTHON --build-arg UV_IMAGE=$STANDIN_UV \
       --build-arg GO_IMAGE=$STANDIN_GO --build-arg RUNTIME_IMAGE=$STANDIN_STATIC \
       --build-arg AIRFLOW_IMAGE=$STANDIN_AIRFLOW"
+  # Test only: the Airflow image with a changed DAG (tests/cluster/upgrade/Dockerfile).
+  docker build --network host --quiet --build-arg "AIRFLOW_IMAGE=mini-data-platform/airflow:$IMAGE_TAG" \
+    -t "$UPGRADED_AIRFLOW" tests/cluster/upgrade >/dev/null
   log "images built ($((SECONDS - started)) s)"
 }
 
 load_images() {
   local started=$SECONDS sock="$STATE/containerd/containerd.sock"
   [ -S "$sock" ] || die "the local cluster is not up (no $sock): scripts/local-cluster/cluster.sh up"
-  # What pods run: every image of images/list except Airflow's (Airflow runs as processes in the
-  # test, its image is only built), and the PostgreSQL and Metabase stand-ins the chart is given.
+  # What pods run: every image of images/list, the PostgreSQL and Metabase stand-ins the chart is
+  # given, and the Airflow image with a changed DAG the upgrade test rolls to.
   local images=() name
   while read -r name; do
-    [ "$name" = airflow ] || images+=("mini-data-platform/$name:$IMAGE_TAG")
+    images+=("mini-data-platform/$name:$IMAGE_TAG")
   done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' images/list)
-  images+=("$STANDIN_POSTGRES" "$STANDIN_METABASE")
+  images+=("$STANDIN_POSTGRES" "$STANDIN_METABASE" "$UPGRADED_AIRFLOW")
   log "loading ${#images[@]} images into the cluster's containerd: ${images[*]}"
   docker save "${images[@]}" | ctr --address "$sock" -n k8s.io images import - >/dev/null
   log "images loaded ($((SECONDS - started)) s)"
