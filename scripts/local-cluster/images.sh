@@ -110,18 +110,19 @@ build_standins() {
     tar -C "$root" -c . | docker import --change 'USER 65532:65532' - "$STANDIN_STATIC" >/dev/null
     rm -rf "$root"
   fi
+  # The Dockerfile stand-ins are built every time: Docker's layer cache makes an unchanged one
+  # take a second, and a changed Dockerfile (or uv.lock, for Airflow's) is never skipped.
   local common=(--network host --quiet)
-  have "$STANDIN_PYTHON" || { log "$STANDIN_PYTHON"; docker build "${common[@]}" -t "$STANDIN_PYTHON" "$STANDIN_DIR/python" >/dev/null; }
-  have "$STANDIN_UV" || { log "$STANDIN_UV"; docker build "${common[@]}" --build-arg "UV_VERSION=$UV_VERSION" -t "$STANDIN_UV" "$STANDIN_DIR/uv" >/dev/null; }
-  have "$STANDIN_GO" || { log "$STANDIN_GO"; docker build "${common[@]}" --build-arg "GO_VERSION=$GO_VERSION" -t "$STANDIN_GO" "$STANDIN_DIR/golang" >/dev/null; }
-  have "$STANDIN_POSTGRES" || { log "$STANDIN_POSTGRES"; docker build "${common[@]}" -t "$STANDIN_POSTGRES" "$STANDIN_DIR/postgres" >/dev/null; }
-  if ! have "$STANDIN_AIRFLOW"; then
-    log "$STANDIN_AIRFLOW: Airflow and providers at the versions of uv.lock (a few minutes)"
-    uv export --locked --quiet --no-hashes --no-emit-project --only-group airflow \
-      >"$STANDIN_DIR/airflow/requirements.txt"
-    docker build "${common[@]}" --build-arg "UV=$STANDIN_UV" -t "$STANDIN_AIRFLOW" "$STANDIN_DIR/airflow" >/dev/null
-    rm -f "$STANDIN_DIR/airflow/requirements.txt"
-  fi
+  log "$STANDIN_PYTHON, $STANDIN_UV, $STANDIN_GO, $STANDIN_POSTGRES"
+  docker build "${common[@]}" -t "$STANDIN_PYTHON" "$STANDIN_DIR/python" >/dev/null
+  docker build "${common[@]}" --build-arg "UV_VERSION=$UV_VERSION" -t "$STANDIN_UV" "$STANDIN_DIR/uv" >/dev/null
+  docker build "${common[@]}" --build-arg "GO_VERSION=$GO_VERSION" -t "$STANDIN_GO" "$STANDIN_DIR/golang" >/dev/null
+  docker build "${common[@]}" -t "$STANDIN_POSTGRES" "$STANDIN_DIR/postgres" >/dev/null
+  log "$STANDIN_AIRFLOW: Airflow and providers at the versions of uv.lock (a few minutes the first time)"
+  uv export --locked --quiet --no-hashes --no-emit-project --only-group airflow \
+    >"$STANDIN_DIR/airflow/requirements.txt"
+  docker build "${common[@]}" --build-arg "UV=$STANDIN_UV" -t "$STANDIN_AIRFLOW" "$STANDIN_DIR/airflow" >/dev/null
+  rm -f "$STANDIN_DIR/airflow/requirements.txt"
   # The fake Metabase follows tests/metabase/fake.py: rebuilt every time (seconds, cached layers).
   log "$STANDIN_METABASE (tests/metabase/fake.py)"
   cp tests/metabase/fake.py "$STANDIN_DIR/metabase/fake.py"
