@@ -267,4 +267,6 @@ def test_parquet_inside_gzip_is_refused(store: ObjectStore, audit: AuditLog) -> 
     store.put_bytes("incoming/sales/a.parquet.gz", gzip.compress(buf.getvalue()), "x")
     result = validate_object("incoming/sales/a.parquet.gz", "r1", store, audit, now=NOW)
     assert result.outcome is Outcome.REJECTED
-    assert _report(store, "incoming/sales/a.parquet.gz")["rule"] == "unknown_format"
+    report = _report(store, "incoming/sales/a.parquet.gz")
+    assert report["rule"] == "unknown_format"
+    assert "compress themselves" in report["message"], report["message"]

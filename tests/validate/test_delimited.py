@@ -157,15 +157,6 @@ def test_bytes_the_encoding_does_not_have_are_an_encoding_reject(
     assert (report["rule"], report["details"]) == ("encoding", {"encoding": "cp1252"})
 
 
-def test_latin1_bytes_stay_an_encoding_reject_under_the_default(
-    store: ObjectStore, audit: AuditLog
-) -> None:
-    data = to_csv(sales_rows(40, customer_name="Zoë")).decode().encode("latin-1")
-    result = _validate(store, audit, "incoming/sales/a.csv", data)
-    assert result.outcome is Outcome.REJECTED
-    assert _report(store, "incoming/sales/a.csv")["rule"] == "encoding"
-
-
 def test_the_default_dialect_is_todays() -> None:
     dialect = CsvDialect()
     assert (dialect.delimiter_for("csv"), dialect.delimiter_for("tsv")) == (",", "\t")

@@ -152,7 +152,9 @@ def test_a_legacy_ole_file_is_not_called_encrypted(store: ObjectStore, audit: Au
     data = encrypted_workbook().replace("EncryptedPackage".encode("utf-16-le"), bytes(32))
     result = _validate(store, audit, "incoming/sales/march.xls", data)
     assert result.outcome is Outcome.REJECTED
-    assert _report(store, "incoming/sales/march.xls")["rule"] == "unknown_format"
+    report = _report(store, "incoming/sales/march.xls")
+    assert report["rule"] == "unknown_format"
+    assert "legacy .xls" in report["message"], report["message"]
 
 
 def _plain_zip() -> bytes:
@@ -164,22 +166,24 @@ def _plain_zip() -> bytes:
 
 @pytest.mark.integration
 @pytest.mark.parametrize(
-    ("name", "content", "rule"),
+    ("name", "content", "rule", "says"),
     [
-        ("truncated.xlsx", lambda: workbook({"S": sales_sheet()})[:3000], "corrupt_xlsx"),
-        ("zip.xlsx", _plain_zip, "corrupt_xlsx"),
-        ("zip.csv", _plain_zip, "unknown_format"),
-        ("csv.xlsx", lambda: to_csv(sales_rows(40)), "format_mismatch"),
-        ("book.csv", lambda: workbook({"S": sales_sheet()}), "format_mismatch"),
+        ("truncated.xlsx", lambda: workbook({"S": sales_sheet()})[:3000], "corrupt_xlsx", "zip"),
+        ("zip.xlsx", _plain_zip, "corrupt_xlsx", "not an Excel workbook"),
+        ("zip.csv", _plain_zip, "unknown_format", "not an Excel workbook"),
+        ("csv.xlsx", lambda: to_csv(sales_rows(40)), "format_mismatch", "content is csv"),
+        ("book.csv", lambda: workbook({"S": sales_sheet()}), "format_mismatch", "is xlsx"),
     ],
 )
 def test_what_is_not_a_workbook_is_rejected(
-    store: ObjectStore, audit: AuditLog, name: str, content: Any, rule: str
+    store: ObjectStore, audit: AuditLog, name: str, content: Any, rule: str, says: str
 ) -> None:
     key = f"incoming/sales/{name}"
     result = _validate(store, audit, key, content())
     assert result.outcome is Outcome.REJECTED
-    assert _report(store, key)["rule"] == rule
+    report = _report(store, key)
+    assert report["rule"] == rule
+    assert says in report["message"], report["message"]
 
 
 @pytest.mark.integration
