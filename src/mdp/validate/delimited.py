@@ -11,6 +11,9 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -82,9 +85,23 @@ def read_delimited(source: Source, contract: Contract, ignored: list[str]) -> It
     else:
         names = list(contract.column_names)
     wanted = list(contract.column_names)
+    with ExitStack() as stack:
+        # A plain file by its path (pyarrow reads it natively), a compressed one as a stream.
+        data = source.path if source.compression is None else stack.enter_context(source.open())
+        yield from _read(source, data, dialect, delimiter, names, wanted)
+
+
+def _read(
+    source: Source,
+    data: Path | BinaryIO,
+    dialect: CsvDialect,
+    delimiter: str,
+    names: list[str],
+    wanted: list[str],
+) -> Iterator[RawBatch]:
     try:
         reader = pacsv.open_csv(
-            source.path if source.compression is None else source.open(),
+            data,
             read_options=pacsv.ReadOptions(
                 block_size=CSV_BLOCK_BYTES,
                 use_threads=True,
