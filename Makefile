@@ -40,7 +40,15 @@ IMAGE_BUILD_ARGS = $(foreach arg,PYTHON_IMAGE UV_IMAGE GO_IMAGE AIRFLOW_IMAGE MI
 build_image = echo "building mini-data-platform/$(1):$(IMAGE_TAG)" && \
   DOCKER_BUILDKIT=1 $(DOCKER) build $(2) $(IMAGE_BUILD_ARGS) $(DOCKER_BUILD_FLAGS) \
   -t mini-data-platform/$(1):$(IMAGE_TAG) .
-KUBECTL := kubectl --context kind-$(CLUSTER) -n $(NAMESPACE)
+# The kubeconfig context every kubectl and helm command uses (kind names it kind-<cluster>).
+KUBE_CONTEXT ?= kind-$(CLUSTER)
+KUBECTL := kubectl --context $(KUBE_CONTEXT) -n $(NAMESPACE)
+# Where `deploy` takes the official Airflow chart from: the chart repository at the pinned
+# version, or a chart directory (AIRFLOW_CHART=path/to/chart; the tests use a vendored copy).
+AIRFLOW_CHART ?= airflow --repo $(AIRFLOW_CHART_REPO) --version $(AIRFLOW_CHART_VERSION)
+# Extra values files for `deploy`, after the committed ones (space-separated paths).
+MDP_VALUES ?=
+AIRFLOW_VALUES ?=
 # Airflow's pods and Jobs, selected by the official chart's labels (release "airflow"), never by
 # workload kind: with LocalExecutor the scheduler is a StatefulSet, with other executors a
 # Deployment (tests/k8s/test_airflow_chart.py checks these against the chart's render).
@@ -197,27 +205,29 @@ images: ## Build images/python-base, then every image of images/list (IMAGE_TAG,
 
 .PHONY: namespace
 namespace: ## Create/update the namespace with its Pod Security labels (k8s/namespace.yaml)
-	sed -e 's/^  name: mdp$$/  name: $(NAMESPACE)/' k8s/namespace.yaml | kubectl --context kind-$(CLUSTER) apply -f -
+	sed -e 's/^  name: mdp$$/  name: $(NAMESPACE)/' k8s/namespace.yaml | kubectl --context $(KUBE_CONTEXT) apply -f -
 
 .PHONY: deploy
 deploy: namespace ## Namespace, then helm upgrade --install of ours and of Airflow (migrations + pool Job)
-	$(HELM) upgrade --install mdp charts/mini-data-platform --kube-context kind-$(CLUSTER) \
-	  --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \
+	$(HELM) upgrade --install mdp charts/mini-data-platform --kube-context $(KUBE_CONTEXT) \
+	  --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) $(foreach f,$(MDP_VALUES),--values $(f)) \
 	  --set images.steps.tag=$(IMAGE_TAG) --set images.minio.tag=$(IMAGE_TAG)
 	@# The migration Job (migrations, then the pool) is a plain Job, and a Job's pod template is
 	@# immutable: remove the previous one so the upgrade creates it anew (charts/airflow/values.yaml).
 	$(KUBECTL) delete job -l $(MIGRATIONS_SELECTOR) --ignore-not-found
-	$(HELM) upgrade --install airflow airflow --repo $(AIRFLOW_CHART_REPO) --version $(AIRFLOW_CHART_VERSION) \
-	  --kube-context kind-$(CLUSTER) --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \
-	  --values charts/airflow/values.yaml --set images.airflow.tag=$(IMAGE_TAG)
+	$(HELM) upgrade --install airflow $(AIRFLOW_CHART) \
+	  --kube-context $(KUBE_CONTEXT) --namespace $(NAMESPACE) --wait --timeout $(TIMEOUT) \
+	  --values charts/airflow/values.yaml $(foreach f,$(AIRFLOW_VALUES),--values $(f)) \
+	  --set images.airflow.tag=$(IMAGE_TAG)
 	@# Until the Job is done the pool may be missing; a Job already gone finished (TTL).
 	if $(KUBECTL) get job -l $(MIGRATIONS_SELECTOR) -o name | grep -q .; then \
 	  $(KUBECTL) wait --for=condition=complete job -l $(MIGRATIONS_SELECTOR) --timeout $(TIMEOUT); fi
 
 .PHONY: port-forward
 port-forward: ## Forward the UIs and PostgreSQL to localhost (when not using kind's port mappings)
-	@echo "Airflow :8080  MinIO console :9001  Metabase :3000  PostgreSQL :5432  (Ctrl-C stops)"
+	@echo "Airflow :8080  MinIO API :9000  console :9001  Metabase :3000  PostgreSQL :5432  (Ctrl-C stops)"
 	$(KUBECTL) port-forward svc/airflow-api-server 8080:8080 & \
+	$(KUBECTL) port-forward svc/mdp-minio 9000:9000 & \
 	$(KUBECTL) port-forward svc/mdp-minio-console 9001:9001 & \
 	$(KUBECTL) port-forward svc/mdp-metabase 3000:3000 & \
 	$(KUBECTL) port-forward svc/mdp-postgresql 5432:5432 & \

@@ -24,12 +24,15 @@ download, compute, upload, COPY, merge, ...) comes from the steps' own ``"timing
 
 Prints one table with every way's ratio to the SQL baseline of the same run; ``--json PATH``
 also writes everything. ``--ways production --rows 10000000`` measures memory at scale only.
+``--format csv.gz`` uploads the files gzip-compressed, as data drops usually come (the steps
+decompress while streaming; the SQL ways read the same rows uncompressed, prepared untimed).
 Performance targets live here, never in timed tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import subprocess
@@ -62,6 +65,8 @@ WAY_FLAGS = {
     "copy": "plain COPY",
 }
 CASES = ("first", "update")
+FORMATS = ("csv", "csv.gz")
+"""How the files are uploaded for the mdp ways (``--format``)."""
 STEPS = ("validate", "transform", "load")
 SALES = get_contract("sales")
 SALES_TABLE = main_table(SALES)
@@ -195,6 +200,18 @@ def dedupe_to_csv(raw: Path, out: Path) -> int:
     return int(deduped.num_rows)
 
 
+def _gunzip(source: Path, target: Path) -> None:
+    with gzip.open(source, "rb") as src, target.open("wb") as out:
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+
+
+def _gzip(source: Path, target: Path) -> None:
+    with source.open("rb") as src, gzip.open(target, "wb", compresslevel=6) as out:
+        while chunk := src.read(1 << 20):
+            out.write(chunk)
+
+
 class Bench:
     def __init__(
         self, minio: MinioServer, pg: PostgresServer, work: Path, profile_dir: Path | None
@@ -206,6 +223,9 @@ class Bench:
         self.client = Minio(minio.endpoint, minio.access_key, minio.secret_key, secure=False)
         self.results: list[Result] = []
         self.files: dict[str, Path] = {}
+        """Per case: the plain CSV (what the SQL ways COPY)."""
+        self.uploads: dict[str, Path] = {}
+        """Per case: the file the mdp ways upload (the CSV, or it gzip-compressed)."""
         self.deduped: dict[str, Path] = {}
         self.base_env = {
             **os.environ,
@@ -241,21 +261,35 @@ class Bench:
             "--rows",
             str(rows),
             "--format",
-            "csv",
+            self.format,
             "--seed",
             str(rows),
         )
         key = str(line["key"])
         first = self.work / "first.csv"
-        self.client.fget_object("bench-generate", key, str(first))
+        if self.format == "csv.gz":
+            self.uploads["first"] = self.work / "first.csv.gz"
+            self.client.fget_object("bench-generate", key, str(self.uploads["first"]))
+            _gunzip(self.uploads["first"], first)
+            size = self.uploads["first"].stat().st_size / 2**20
+            progress(
+                f"generated {size:,.0f} MiB of gzip ({first.stat().st_size / 2**20:,.0f} MiB CSV)"
+            )
+        else:
+            self.client.fget_object("bench-generate", key, str(first))
+            self.uploads["first"] = first
+            progress(f"generated {first.stat().st_size / 2**20:,.0f} MiB in {secs:.0f} s")
         self.files["first"] = first
-        progress(f"generated {first.stat().st_size / 2**20:,.0f} MiB in {secs:.0f} s")
         if "update" in self.cases:
             update = self.work / "update.csv"
             with pacsv.CSVWriter(update, SALES.arrow_schema()) as writer:
                 for batch in update_batches(first):
                     writer.write_batch(batch)
             self.files["update"] = update
+            self.uploads["update"] = update
+            if self.format == "csv.gz":
+                self.uploads["update"] = self.work / "update.csv.gz"
+                _gzip(update, self.uploads["update"])
         if "plain COPY" in ways:
             for case, path in self.files.items():
                 self.deduped[case] = self.work / f"{case}.deduped.csv"
@@ -263,6 +297,7 @@ class Bench:
                 progress(f"{case}: {n:,} rows after deduplication (for the plain COPY)")
 
     cases: tuple[str, ...] = CASES
+    format: str = "csv"
 
     def env(self, bucket: str, dbname: str) -> dict[str, str]:
         return self.base_env | {"S3__BUCKET": bucket, "PG__DATABASE": dbname}
@@ -286,8 +321,8 @@ class Bench:
     def _upload(self, bucket: str, case: str) -> str:
         if not self.client.bucket_exists(bucket):
             self.client.make_bucket(bucket)
-        key = f"incoming/sales/{case}.csv"
-        self.client.fput_object(bucket, key, str(self.files[case]))
+        key = f"incoming/sales/{case}.{self.format}"
+        self.client.fput_object(bucket, key, str(self.uploads[case]))
         return key
 
     def _profile(self, way: str, case: str, step: str) -> Path | None:
@@ -436,10 +471,11 @@ def split_of(phases: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def report(results: list[Result], rows: int) -> str:
+def report(results: list[Result], rows: int, fmt: str = "csv") -> str:
     baseline = {r.case: r.seconds for r in results if r.way == "SQL upsert"}
     lines = [
-        f"sales, {rows:,} rows per file (first file, then an update file: half its ids newer)",
+        f"sales, {rows:,} rows per file as {fmt} (first file, then an update file: half its "
+        "ids newer)",
         "",
         f"{'way':<12} {'case':<7} {'seconds':>8} {'x SQL':>6}  peak RSS per step process (MiB)",
         "-" * 86,
@@ -482,6 +518,13 @@ def main() -> int:
         default=1_000_000,
         help="audit rows of the metrics case (1M)",
     )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="csv",
+        help="how the mdp ways upload the files: csv, or csv.gz (gzip, decompressed while "
+        "streaming)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument(
         "--profile",
@@ -521,15 +564,17 @@ def main() -> int:
             bench = Bench(minio, pg, Path(tmp), args.profile)
             bench.ways = tuple(w for w in WAYS if w in ways)
             bench.cases = cases
+            bench.format = args.format
             bench.prepare(args.rows, list(bench.ways))
             bench.run(args.rows)
-        text = report(bench.results, args.rows)
+        text = report(bench.results, args.rows, args.format)
         print(text)
         if args.json:
             args.json.write_text(
                 json.dumps(
                     {
                         "rows": args.rows,
+                        "format": args.format,
                         "cpus": os.cpu_count(),
                         "results": [asdict(r) for r in bench.results],
                     },

@@ -38,6 +38,7 @@ STANDIN_AIRFLOW="mdp-standin/airflow:$AIRFLOW_VERSION"
 STANDIN_POSTGRES=mdp-standin/postgres:15
 STANDIN_METABASE=mdp-standin/metabase:fake
 IMAGE_TAG="${IMAGE_TAG:-dev}"
+UPGRADED_AIRFLOW="mini-data-platform/airflow:$IMAGE_TAG-upgraded"
 
 log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 die() { printf '[images] error: %s\n' "$*" >&2; exit 1; }
@@ -109,18 +110,19 @@ build_standins() {
     tar -C "$root" -c . | docker import --change 'USER 65532:65532' - "$STANDIN_STATIC" >/dev/null
     rm -rf "$root"
   fi
+  # The Dockerfile stand-ins are built every time: Docker's layer cache makes an unchanged one
+  # take a second, and a changed Dockerfile (or uv.lock, for Airflow's) is never skipped.
   local common=(--network host --quiet)
-  have "$STANDIN_PYTHON" || { log "$STANDIN_PYTHON"; docker build "${common[@]}" -t "$STANDIN_PYTHON" "$STANDIN_DIR/python" >/dev/null; }
-  have "$STANDIN_UV" || { log "$STANDIN_UV"; docker build "${common[@]}" --build-arg "UV_VERSION=$UV_VERSION" -t "$STANDIN_UV" "$STANDIN_DIR/uv" >/dev/null; }
-  have "$STANDIN_GO" || { log "$STANDIN_GO"; docker build "${common[@]}" --build-arg "GO_VERSION=$GO_VERSION" -t "$STANDIN_GO" "$STANDIN_DIR/golang" >/dev/null; }
-  have "$STANDIN_POSTGRES" || { log "$STANDIN_POSTGRES"; docker build "${common[@]}" -t "$STANDIN_POSTGRES" "$STANDIN_DIR/postgres" >/dev/null; }
-  if ! have "$STANDIN_AIRFLOW"; then
-    log "$STANDIN_AIRFLOW: Airflow and providers at the versions of uv.lock (a few minutes)"
-    uv export --locked --quiet --no-hashes --no-emit-project --only-group airflow \
-      >"$STANDIN_DIR/airflow/requirements.txt"
-    docker build "${common[@]}" --build-arg "UV=$STANDIN_UV" -t "$STANDIN_AIRFLOW" "$STANDIN_DIR/airflow" >/dev/null
-    rm -f "$STANDIN_DIR/airflow/requirements.txt"
-  fi
+  log "$STANDIN_PYTHON, $STANDIN_UV, $STANDIN_GO, $STANDIN_POSTGRES"
+  docker build "${common[@]}" -t "$STANDIN_PYTHON" "$STANDIN_DIR/python" >/dev/null
+  docker build "${common[@]}" --build-arg "UV_VERSION=$UV_VERSION" -t "$STANDIN_UV" "$STANDIN_DIR/uv" >/dev/null
+  docker build "${common[@]}" --build-arg "GO_VERSION=$GO_VERSION" -t "$STANDIN_GO" "$STANDIN_DIR/golang" >/dev/null
+  docker build "${common[@]}" -t "$STANDIN_POSTGRES" "$STANDIN_DIR/postgres" >/dev/null
+  log "$STANDIN_AIRFLOW: Airflow and providers at the versions of uv.lock (a few minutes the first time)"
+  uv export --locked --quiet --no-hashes --no-emit-project --only-group airflow \
+    >"$STANDIN_DIR/airflow/requirements.txt"
+  docker build "${common[@]}" --build-arg "UV=$STANDIN_UV" -t "$STANDIN_AIRFLOW" "$STANDIN_DIR/airflow" >/dev/null
+  rm -f "$STANDIN_DIR/airflow/requirements.txt"
   # The fake Metabase follows tests/metabase/fake.py: rebuilt every time (seconds, cached layers).
   log "$STANDIN_METABASE (tests/metabase/fake.py)"
   cp tests/metabase/fake.py "$STANDIN_DIR/metabase/fake.py"
@@ -137,19 +139,22 @@ build_images() {
       --build-arg PYTHON_IMAGE=$STANDIN_PYTHON --build-arg UV_IMAGE=$STANDIN_UV \
       --build-arg GO_IMAGE=$STANDIN_GO --build-arg RUNTIME_IMAGE=$STANDIN_STATIC \
       --build-arg AIRFLOW_IMAGE=$STANDIN_AIRFLOW"
+  # Test only: the Airflow image with a changed DAG (tests/cluster/upgrade/Dockerfile).
+  docker build --network host --quiet --build-arg "AIRFLOW_IMAGE=mini-data-platform/airflow:$IMAGE_TAG" \
+    -t "$UPGRADED_AIRFLOW" tests/cluster/upgrade >/dev/null
   log "images built ($((SECONDS - started)) s)"
 }
 
 load_images() {
   local started=$SECONDS sock="$STATE/containerd/containerd.sock"
   [ -S "$sock" ] || die "the local cluster is not up (no $sock): scripts/local-cluster/cluster.sh up"
-  # What pods run: every image of images/list except Airflow's (Airflow runs as processes in the
-  # test, its image is only built), and the PostgreSQL and Metabase stand-ins the chart is given.
+  # What pods run: every image of images/list, the PostgreSQL and Metabase stand-ins the chart is
+  # given, and the Airflow image with a changed DAG the upgrade test rolls to.
   local images=() name
   while read -r name; do
-    [ "$name" = airflow ] || images+=("mini-data-platform/$name:$IMAGE_TAG")
+    images+=("mini-data-platform/$name:$IMAGE_TAG")
   done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' images/list)
-  images+=("$STANDIN_POSTGRES" "$STANDIN_METABASE")
+  images+=("$STANDIN_POSTGRES" "$STANDIN_METABASE" "$UPGRADED_AIRFLOW")
   log "loading ${#images[@]} images into the cluster's containerd: ${images[*]}"
   docker save "${images[@]}" | ctr --address "$sock" -n k8s.io images import - >/dev/null
   log "images loaded ($((SECONDS - started)) s)"

@@ -107,6 +107,11 @@ class PostgresSettings(BaseSettings):
         )
 
 
+DEFAULT_MAX_UNCOMPRESSED_BYTES = 10 * 2**30
+"""The global limit on what a compressed upload or an Excel sheet may expand to (10 GiB, about
+65M sales rows as CSV), for contracts that set none; ``MDP__MAX_UNCOMPRESSED_BYTES`` overrides."""
+
+
 class StepSettings(BaseSettings):
     """Knobs shared by the steps."""
 
@@ -119,6 +124,9 @@ class StepSettings(BaseSettings):
     """Rows per record batch: the unit of memory. Peak memory grows with it, not the file."""
     report_row_numbers: int = Field(default=20, ge=1)
     """How many offending row numbers an error report lists per rule."""
+    max_uncompressed_bytes: int = Field(default=DEFAULT_MAX_UNCOMPRESSED_BYTES, ge=1)
+    """Largest size a compressed upload or an Excel sheet may expand to (zip-bomb guard), for
+    contracts that set no ``max_uncompressed_bytes`` of their own."""
 
 
 class ContractSettings(BaseSettings):

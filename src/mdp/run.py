@@ -19,6 +19,7 @@ from mdp.load.step import load_object
 from mdp.steps import Outcome, StepResult
 from mdp.storage import ObjectStore
 from mdp.transform.step import transform_object
+from mdp.validate.compression import DEFAULT_MAX_UNCOMPRESSED_BYTES
 from mdp.validate.step import validate_object
 
 ENDS = frozenset({Outcome.REJECTED, Outcome.DUPLICATE})
@@ -33,6 +34,8 @@ class Pipeline:
     audit: AuditLog
     scratch_dir: Path | None = None
     batch_rows: int = 65_536
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES
+    """For contracts that set no limit of their own (``MDP__MAX_UNCOMPRESSED_BYTES``)."""
 
     def steps(self) -> tuple[tuple[str, Callable[[str, str], StepResult]], ...]:
         """(name, step) in order. Transform and load have one attempt: a fault quarantines the
@@ -42,7 +45,13 @@ class Pipeline:
             (
                 "validate",
                 lambda key, run_id: validate_object(
-                    key, run_id, store, audit, scratch_dir=scratch, batch_rows=self.batch_rows
+                    key,
+                    run_id,
+                    store,
+                    audit,
+                    scratch_dir=scratch,
+                    batch_rows=self.batch_rows,
+                    max_uncompressed_bytes=self.max_uncompressed_bytes,
                 ),
             ),
             (

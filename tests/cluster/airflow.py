@@ -1,147 +1,238 @@
-"""Airflow for the local-cluster test: the production DAGs, unmodified, under a real scheduler,
-launching real pods.
+"""Airflow as it runs on the cluster: the official chart's pods (api-server, scheduler with the
+LocalExecutor, dag-processor, triggerer), installed by ``make deploy`` with
+``charts/airflow/values.yaml``, our Airflow image and the production DAGs, unmodified.
 
-The official Airflow chart cannot be downloaded in CI, so Airflow's four components (api-server,
-scheduler with the LocalExecutor, dag-processor, triggerer) run here as local processes from the
-project's lock file (the same versions as the Airflow image), configured the way the chart
-configures them in the cluster:
-
-- every ``MDP_*`` setting is read from ``charts/airflow/values.yaml`` (pool name and size
-  included), and the pool is created with the same ``airflow pools set`` the chart's migration
-  Job runs;
-
-- its metadata database is the ``airflow`` database of *our chart's* PostgreSQL, through the
-  chart's Secret ``mdp-airflow-metadata`` (the host reaches it through the Service IP);
-- the ``mdp_s3`` connection is the chart's Secret ``mdp-airflow-connections`` (read-only MinIO
-  user), with the in-cluster host name replaced by the Service IP;
-- ``kubernetes_default`` authenticates as the ServiceAccount ``airflow-scheduler`` with a
-  short-lived token, so the step pods are created with exactly the rights our chart's
-  pod-launcher Role grants (not as cluster admin);
-- the contracts ConfigMap that the values mount at ``MDP_CONTRACTS_DIR`` is written into a host
-  directory by ``materialise_contracts`` (the kubelet's job for a pod's volume), and again after
-  each ``helm upgrade`` that changes it, as the kubelet refreshes a mounted ConfigMap.
+The test talks to it the ways an operator does: ``kubectl exec`` into the scheduler for the
+``airflow`` CLI, the REST API through ``kubectl port-forward``, and the metadata database (the
+``airflow`` database of our chart's PostgreSQL, through the chart's Secret) for what no CLI
+prints. Nothing of Airflow runs on the host.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import psycopg
+import urllib3
 import yaml
+from minio.error import S3Error
 
-from tests.cluster.conftest import NAMESPACE, Installed
-from tests.e2e.airflow_processes import (
-    AirflowProcesses,
-    airflow_base_env,
-    airflow_cli,
-    create_pool,
-    free_port,
-    scheduler_env,
-)
+from tests.cluster.conftest import NAMESPACE, ClusterError, Installed
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEDULER_SA = "airflow-scheduler"
 VALUES = yaml.safe_load((ROOT / "charts" / "airflow" / "values.yaml").read_text())
 CHART_ENV = {e["name"]: e["value"] for e in VALUES["env"] if e["name"].startswith("MDP_")}
+RELEASE = "release=airflow"
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# What a check may raise while MinIO, PostgreSQL or the API server is restarting.
+TRANSIENT = (ClusterError, OSError, psycopg.Error, urllib3.exceptions.HTTPError, S3Error)
 
 
-def scheduler_kubeconfig(installed: Installed, path: Path) -> Path:
-    """A kubeconfig for the ServiceAccount the Airflow scheduler runs as in the cluster."""
-    cluster = installed.cluster
-    cluster.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": {"name": SCHEDULER_SA, "namespace": NAMESPACE},
-        }
-    )
-    token = cluster.kubectl(
-        "-n", NAMESPACE, "create", "token", SCHEDULER_SA, "--duration", "2h"
-    ).strip()
-    admin = yaml.safe_load(cluster.kubeconfig.read_text())
-    server = admin["clusters"][0]["cluster"]
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "local", "cluster": server}],
-        "users": [{"name": SCHEDULER_SA, "user": {"token": token}}],
-        "contexts": [
-            {
-                "name": "local",
-                "context": {"cluster": "local", "user": SCHEDULER_SA, "namespace": NAMESPACE},
-            }
-        ],
-        "current-context": "local",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
+def selector(component: str) -> str:
+    """The official chart's labels for one component (what the Makefile selects by)."""
+    return f"component={component},{RELEASE}"
 
 
-def materialise_contracts(installed: Installed, directory: Path) -> list[str]:
-    """The ConfigMap(s) the Airflow values mount (MDP_CONTRACTS_CONFIGMAP) as files in
-    ``directory``, stale files removed; returns the file names."""
-    files: dict[str, str] = {}
-    for name in CHART_ENV["MDP_CONTRACTS_CONFIGMAP"].split(","):
-        cm = installed.cluster.json("-n", NAMESPACE, "get", "configmap", name.strip())
-        files |= cm.get("data") or {}
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in {p.name for p in directory.iterdir()} - set(files):
-        (directory / stale).unlink()
-    for name, text in files.items():
-        (directory / name).write_text(text, encoding="utf-8")
-    return sorted(files)
+@dataclass
+class Airflow:
+    """The Airflow release of the installation."""
+
+    installed: Installed
+    sampler: MemorySampler | None = None
+
+    def pod(self, component: str) -> dict[str, Any]:
+        pods = [
+            p
+            for p in self.installed.cluster.pods(selector(component))
+            if not p["metadata"].get("deletionTimestamp")
+        ]
+        if not pods:
+            raise ClusterError(f"no {component} pod")
+        return pods[0]
+
+    def cli(self, *args: str, timeout: float = 300) -> str:
+        """``airflow ARGS`` in the scheduler container, as ``make status`` runs it."""
+        name = self.pod("scheduler")["metadata"]["name"]
+        return self.installed.cluster.kubectl(
+            "-n", NAMESPACE, "exec", name, "-c", "scheduler", "--", "airflow", *args,
+            timeout=timeout,
+        )  # fmt: skip
+
+    def read_in(self, component: str, container: str, *command: str) -> str:
+        name = self.pod(component)["metadata"]["name"]
+        return self.installed.cluster.kubectl(
+            "-n", NAMESPACE, "exec", name, "-c", container, "--", *command, timeout=120
+        )
+
+    def metadata(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        """A query on Airflow's metadata database, with the chart's connection Secret."""
+        url = urlsplit(self.installed.cluster.secret("mdp-airflow-metadata")["connection"])
+        with psycopg.connect(
+            host=self.installed.postgres_host,
+            port=url.port or 5432,
+            dbname=url.path.lstrip("/"),
+            user=url.username,
+            password=url.password,
+            connect_timeout=10,
+        ) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def tails(self) -> str:
+        """The end of every component's log: what a person reads when a wait times out."""
+        out = []
+        for component in COMPONENTS:
+            out.append(f"--- {component}")
+            out.append(
+                self.installed.cluster.kubectl(
+                    "-n", NAMESPACE, "logs", "-l", selector(component), "--all-containers",
+                    "--tail=40", "--prefix", check=False,
+                )  # fmt: skip
+            )
+        return "\n".join(out)
+
+    def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> float:
+        """Poll ``check`` until true; the seconds it took. Fails with every component's log."""
+        start = time.monotonic()
+        while True:
+            try:
+                if check():
+                    return time.monotonic() - start
+            except TRANSIENT:
+                pass  # a component being restarted on purpose
+            if time.monotonic() - start > timeout:
+                raise AssertionError(f"timed out after {timeout:.0f} s: {what}\n{self.tails()}")
+            time.sleep(1)
+
+    def contracts_seen_by_scheduler(self) -> dict[str, str]:
+        """The contract files as the scheduler pod sees them at MDP_CONTRACTS_DIR (the kubelet's
+        copy of the mounted ConfigMap), name -> text."""
+        directory = CHART_ENV["MDP_CONTRACTS_DIR"]
+        script = (
+            "import json, pathlib, sys;"
+            f"d = pathlib.Path({directory!r});"
+            "json.dump({p.name: p.read_text() for p in d.glob('*.yaml')}, sys.stdout)"
+        )
+        return dict(json.loads(self.read_in("scheduler", "scheduler", "python", "-c", script)))
+
+    def admin_password(self) -> str:
+        """The admin password the simple auth manager generated (what ``make credentials``
+        prints)."""
+        script = (
+            "import json, glob;"
+            "print(json.load(open(glob.glob('/opt/airflow/simple_auth_manager_passwords.json*')"
+            "[0]))['admin'])"
+        )
+        return self.read_in("api-server", "api-server", "python", "-c", script).strip()
 
 
-def airflow_env(installed: Installed, home: Path) -> dict[str, str]:
-    cluster = installed.cluster
-    contracts = home / "contracts"
-    materialise_contracts(installed, contracts)
-    metadata = cluster.secret("mdp-airflow-metadata")["connection"]
-    db_url = metadata.replace("postgresql://", "postgresql+psycopg://", 1).replace(
-        "mdp-postgresql.mdp.svc.cluster.local", installed.postgres_host
-    )
-    s3 = json.loads(cluster.secret("mdp-airflow-connections")["mdp-s3"])
-    s3["extra"]["endpoint_url"] = f"http://{installed.minio_endpoint}"
-    kube = {
-        "conn_type": "kubernetes",
-        "extra": {
-            "kube_config_path": str(scheduler_kubeconfig(installed, home / "kubeconfig")),
-            "namespace": NAMESPACE,
-        },
-    }
-    return airflow_base_env(home, db_url) | {
-        "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(kube),
-        "AIRFLOW_CONN_MDP_S3": json.dumps(s3),
-        # What charts/airflow/values.yaml sets (its image names are the ones loaded into
-        # containerd); quicker retries than in production, so a killed pod is retried at once.
-        **CHART_ENV,
-        "MDP_CONTRACTS_DIR": str(contracts),  # the values' mount, materialised on the host
-        "MDP_RETRIES": "2",
-        "MDP_RETRY_DELAY_SECONDS": "2",
-        "MDP_MAX_RETRY_DELAY_SECONDS": "5",
-        "MDP_POD_STARTUP_TIMEOUT_SECONDS": "120",
-    }
+def _working_set(pod: dict[str, Any], container: str) -> int | None:
+    """A running container's memory working set (usage minus inactive page cache, as the
+    kubelet counts it) from its cgroup (v1, kubelet's cgroupfs layout)."""
+    statuses = pod["status"].get("containerStatuses") or []
+    status = next((c for c in statuses if c["name"] == container), None)
+    if not status or not status.get("containerID") or "running" not in status.get("state", {}):
+        return None
+    container_id = status["containerID"].split("://", 1)[1]
+    qos = pod["status"]["qosClass"].lower()
+    parts = ["kubepods"] + ([] if qos == "guaranteed" else [qos])
+    path = Path("/sys/fs/cgroup/memory", *parts, f"pod{pod['metadata']['uid']}", container_id)
+    try:
+        usage = int((path / "memory.usage_in_bytes").read_text())
+        stat = dict(line.split() for line in (path / "memory.stat").read_text().splitlines())
+    except OSError:
+        return None
+    return usage - int(stat.get("total_inactive_file", 0))
 
 
-def migrate(env: dict[str, str]) -> None:
-    airflow_cli(env, "db", "migrate", timeout=900)
+def quantity(text: str) -> float:
+    """A Kubernetes quantity (``250m``, ``512Mi``, ``1Gi``, ``2``) as a number of units."""
+    factors = {"m": 1e-3, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "k": 1e3, "M": 1e6, "G": 1e9}
+    for suffix in sorted(factors, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * factors[suffix]
+    return float(text)
 
 
-def start(env: dict[str, str], logdir: Path) -> AirflowProcesses:
-    """Pool and components, as an install has them; the caller stops them."""
-    slots = int(CHART_ENV["MDP_POOL_SLOTS"])
-    env = scheduler_env(env | {"MDP_MAX_ACTIVE_FILES": str(slots)}, free_port(), parallelism=8)
-    create_pool(env, CHART_ENV["MDP_POOL"], slots)
-    processes = AirflowProcesses(env, logdir)
-    processes.start()
-    return processes
+def _requested(pod: dict[str, Any], resource: str) -> int:
+    """A pod's effective request (the larger of its containers' sum and any init container's):
+    millicores for cpu, bytes for memory."""
+    scale = 1000 if resource == "cpu" else 1
+
+    def request(container: dict[str, Any]) -> int:
+        value = container.get("resources", {}).get("requests", {}).get(resource)
+        return round(quantity(value) * scale) if value else 0
+
+    main = sum(request(c) for c in pod["spec"]["containers"])
+    init = max((request(c) for c in pod["spec"].get("initContainers", [])), default=0)
+    return max(main, init)
 
 
-def metadata(env: dict[str, str], sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """A query on Airflow's metadata database (the chart's PostgreSQL)."""
-    import psycopg
+class MemorySampler:
+    """Samples every Airflow container's working set every few seconds for the whole run and
+    keeps the peak per component/container, with the container's memory limit."""
 
-    url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("postgresql+psycopg", "postgresql")
-    with psycopg.connect(url, connect_timeout=10) as conn:
-        return conn.execute(sql, params).fetchall()
+    def __init__(self, airflow: Airflow, every: float = 5.0) -> None:
+        self.airflow = airflow
+        self.every = every
+        self.peaks: dict[tuple[str, str], int] = {}
+        self.limits: dict[tuple[str, str], str] = {}
+        # The largest sum of requests of the namespace's pods (Pending or Running) seen at once
+        # while a burst flows (``counting_requests``; not during upgrades, when old and new pods
+        # and hook Jobs overlap for a moment): what a cluster of the documented capacity must
+        # hold. CPU in millicores, memory in bytes.
+        self.peak_requests: tuple[int, int] = (0, 0)
+        self._count_requests = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self.sample()
+            except (ClusterError, OSError, ValueError, KeyError):
+                continue
+
+    @contextmanager
+    def counting_requests(self) -> Iterator[None]:
+        self._count_requests = True
+        try:
+            yield
+        finally:
+            self._count_requests = False
+
+    def sample(self) -> None:
+        pods = self.airflow.installed.cluster.pods()
+        live = [p for p in pods if p["status"].get("phase") in {"Pending", "Running"}]
+        if self._count_requests:
+            cpu = sum(_requested(p, "cpu") for p in live)
+            memory = sum(_requested(p, "memory") for p in live)
+            self.peak_requests = (
+                max(self.peak_requests[0], cpu),
+                max(self.peak_requests[1], memory),
+            )
+        for pod in (p for p in live if p["metadata"]["labels"].get("release") == "airflow"):
+            component = pod["metadata"]["labels"].get("component", "?")
+            for container in pod["spec"]["containers"]:
+                used = _working_set(pod, container["name"])
+                if used is None:
+                    continue
+                key = (component, container["name"])
+                self.peaks[key] = max(self.peaks.get(key, 0), used)
+                limit = container.get("resources", {}).get("limits", {}).get("memory")
+                if limit:
+                    self.limits[key] = limit

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from minio import Minio
 
 from mdp.storage import ObjectStore
@@ -37,9 +39,20 @@ VALUES = Path(__file__).with_name("values-local.yaml")
 NAMESPACE = "mdp"
 RELEASE = "mdp"
 STATE = Path(os.environ.get("CLUSTER_STATE_DIR", "/var/lib/mdp-local-cluster"))
-# Volumes of the chart's StatefulSets: claim name -> owner uid of the hostPath directory (the
-# pod's runAsUser: hostPath volumes get no fsGroup ownership change).
-VOLUMES = {"data-mdp-minio-0": 10001, "data-mdp-postgresql-0": 999}
+AIRFLOW_VALUES = Path(__file__).with_name("airflow-local.yaml")
+# The official Airflow chart, vendored beside the checkout because CI cannot download it
+# (../shared/vendor/PROVENANCE.md); MDP_AIRFLOW_CHART points elsewhere.
+AIRFLOW_CHART = Path(
+    os.environ.get("MDP_AIRFLOW_CHART", ROOT.parent / "shared" / "vendor" / "apache-airflow-chart")
+)
+# Volumes of both charts' StatefulSets: claim name -> owner uid, gid of the hostPath directory
+# (the pod's runAsUser and group: hostPath volumes get no fsGroup ownership change) and the size
+# the claim asks for (Airflow's: charts/airflow/values.yaml workers.persistence.size).
+VOLUMES = {
+    "data-mdp-minio-0": (10001, 10001, "2Gi"),
+    "data-mdp-postgresql-0": (999, 999, "2Gi"),
+    "logs-airflow-scheduler-0": (50000, 0, "5Gi"),
+}
 
 
 class ClusterError(Exception):
@@ -168,18 +181,18 @@ def _namespace_and_volumes(cluster: Cluster) -> None:
             "reclaimPolicy": "Retain",
         }
     )
-    for claim, uid in VOLUMES.items():
+    for claim, (uid, gid, size) in VOLUMES.items():
         path = STATE / "volumes" / claim
         path.mkdir(parents=True, exist_ok=True)
-        os.chown(path, uid, uid)
-        path.chmod(0o700)
+        os.chown(path, uid, gid)
+        path.chmod(0o770)
         cluster.apply(
             {
                 "apiVersion": "v1",
                 "kind": "PersistentVolume",
                 "metadata": {"name": f"mdp-local-{claim}"},
                 "spec": {
-                    "capacity": {"storage": "2Gi"},
+                    "capacity": {"storage": size},
                     "accessModes": ["ReadWriteOnce"],
                     "storageClassName": "mdp-local",
                     "persistentVolumeReclaimPolicy": "Retain",
@@ -231,13 +244,64 @@ def helm_install(cluster: Cluster, *extra: str) -> float:
     return time.monotonic() - started
 
 
+def _bin_dir(program: str) -> Path:
+    return Path(shutil.which(program) or program).resolve().parent
+
+
+def make_deploy(cluster: Cluster) -> float:
+    """``make deploy`` as a user runs it, on this cluster: both releases, our chart with the
+    local values, the official Airflow chart from AIRFLOW_CHART with the local overlay."""
+    if not (AIRFLOW_CHART / "Chart.yaml").exists():
+        pytest.fail(
+            f"no official Airflow chart at {AIRFLOW_CHART} (set MDP_AIRFLOW_CHART)", pytrace=False
+        )
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    env = os.environ | {
+        "KUBECONFIG": str(cluster.kubeconfig),
+        # `make deploy` calls kubectl by name, as on a user's machine.
+        "PATH": f"{_bin_dir(cluster.kubectl_bin)}{os.pathsep}{os.environ['PATH']}",
+    }
+    started = time.monotonic()
+    done = subprocess.run(
+        [
+            "make", "--no-print-directory", "deploy",
+            f"KUBE_CONTEXT={config['current-context']}",
+            f"HELM={helm()}",
+            f"MDP_VALUES={VALUES}",
+            f"AIRFLOW_CHART={AIRFLOW_CHART}",
+            f"AIRFLOW_VALUES={AIRFLOW_VALUES}",
+        ],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise ClusterError(
+            f"make deploy failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}\n"
+            f"{cluster.describe_failures()}"
+        )
+    return time.monotonic() - started
+
+
 @pytest.fixture(scope="session")
 def installed(cluster: Cluster) -> Iterator[Installed]:
     _namespace_and_volumes(cluster)
-    seconds = helm_install(cluster)
+    seconds = make_deploy(cluster)
     yield Installed(
         cluster=cluster,
         install_seconds=seconds,
         minio_endpoint=f"{cluster.service_ip('mdp-minio')}:9000",
         postgres_host=cluster.service_ip("mdp-postgresql"),
     )
+
+
+@pytest.fixture(scope="session")
+def airflow(installed: Installed) -> Iterator[Any]:
+    """The Airflow release ``make deploy`` installed, with a sampler of its pods' memory that
+    runs for the whole session (tests/cluster/test_whole_run.py reports the peaks)."""
+    from tests.cluster.airflow import Airflow, MemorySampler
+
+    release = Airflow(installed)
+    sampler = MemorySampler(release)
+    sampler.start()
+    release.sampler = sampler
+    yield release
+    sampler.stop()

@@ -153,3 +153,116 @@ def test_a_required_column_the_generator_cannot_fill_is_a_config_error(
     with pytest.raises(ConfigError, match="cannot fill the required column 'shop'"):
         generate(store, "sales", files=1, rows=10, fmt="csv", seed=1, now=NOW)
     assert list(store.list("incoming/")) == []
+
+
+ORDERS = """\
+dataset: orders
+version: 1
+table: warehouse.orders
+key: [order_id]
+newer: [updated_at]
+max_reject_ratio: 0.05
+columns:
+  - {name: order_id, type: string, pattern: 'O[0-9]{1,9}'}
+  - {name: customer_email, type: string, max_length: 100, pattern: '[^@ ]+@[^@ ]+'}
+  - {name: status, type: string, allowed: [placed, paid, shipped, cancelled]}
+  - {name: items, type: int64, minimum: 1, maximum: 1000}
+  - {name: amount, type: float64, minimum: 0, maximum: 1000000, sql_type: 'numeric(12,2)'}
+  - {name: note, type: string, nullable: true, max_length: 20, max_null_ratio: 0.5}
+  - {name: created_at, type: timestamp, earliest: '2020-01-01T00:00:00Z'}
+  - {name: updated_at, type: timestamp, future_tolerance_seconds: 3600}
+rules:
+  - name: updated_before_created
+    check: updated_at >= created_at
+"""
+
+
+def _with_orders(directory: Path, extra: str = "") -> Path:
+    for builtin in builtin_dir().glob("*.yaml"):
+        shutil.copy(builtin, directory / builtin.name)
+    (directory / "orders.yaml").write_text(ORDERS + extra, encoding="utf-8")
+    return directory
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "tsv", "xlsx"])
+@pytest.mark.parametrize("dataset", ["sales", "youtube"])
+def test_the_new_formats_are_generated_and_validated(
+    store: ObjectStore, audit: AuditLog, dataset: str, fmt: str
+) -> None:
+    manifest = generate(
+        store, dataset, files=12, rows=150, fmt=fmt, bad_fraction=0.5, seed=11, now=NOW
+    )
+    assert {f.kind for f in manifest} - {"good"} == {k.value for k in BadKind}
+    for item in manifest:
+        assert item.key.endswith(f".{fmt}")
+        result = validate_object(item.key, "gen-run", store, audit, now=NOW)
+        record = audit.get(result.record_id)
+        if item.kind == "good":
+            assert result.outcome is Outcome.ACCEPTED, (item, result.detail)
+            assert record.rows_in == item.rows
+            assert record.format == {"csv.gz": "csv+gzip"}.get(fmt, fmt)
+        else:
+            assert result.outcome is Outcome.REJECTED, item
+            assert record.error["rule"] == item.expected_rule, (item, record.error)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "tsv", "json", "parquet", "xlsx"])
+def test_any_contract_is_generated_from_its_columns(
+    store: ObjectStore,
+    audit: AuditLog,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
+) -> None:
+    """A dataset declared only in a file: its rows pass every column rule and the cross-field
+    rule, and the bad files are caught by the rules the manifest names."""
+    monkeypatch.setenv("CONTRACTS__DIR", str(_with_orders(tmp_path)))
+    manifest = generate(
+        store, "orders", files=8, rows=300, fmt=fmt, bad_fraction=0.75, seed=3, now=NOW
+    )
+    kinds = {f.kind for f in manifest}
+    assert "good" in kinds
+    assert BadKind.INCONSISTENT.value not in kinds, "no known cross-field breakage for orders"
+    for item in manifest:
+        result = validate_object(item.key, "gen-run", store, audit, now=NOW)
+        record = audit.get(result.record_id)
+        if item.kind == "good":
+            assert result.outcome is Outcome.ACCEPTED, (item, result.detail)
+            assert (record.rows_in, record.rows_rejected) == (300, 0), result.detail
+        else:
+            assert result.outcome is Outcome.REJECTED, item
+            assert record.error["rule"] == item.expected_rule, (item, record.error)
+
+
+def test_generated_files_follow_the_contracts_dialect_and_sheet(
+    store: ObjectStore, audit: AuditLog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    extra = "csv: {delimiter: ';', encoding: cp1252, header: false}\nxlsx: {sheet: Orders}\n"
+    monkeypatch.setenv("CONTRACTS__DIR", str(_with_orders(tmp_path, extra)))
+    keys = {}
+    for fmt in ("csv", "xlsx"):
+        (item,) = generate(store, "orders", files=1, rows=100, fmt=fmt, seed=4, now=NOW)
+        result = validate_object(item.key, "gen-run", store, audit, now=NOW)
+        assert result.outcome is Outcome.ACCEPTED, result.detail
+        keys[fmt] = item.key
+    data = b"".join(store.stream(keys["csv"]))
+    assert b";" in data.splitlines()[0]
+    assert not data.startswith(b"order_id"), "no header line"
+
+
+def test_a_rule_random_rows_cannot_meet_is_a_config_error(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_orders(tmp_path)
+    orders = (tmp_path / "orders.yaml").read_text(encoding="utf-8")
+    orders += "  - name: exact_total\n    check: amount = items * 3.5\n"
+    (tmp_path / "orders.yaml").write_text(orders, encoding="utf-8")
+    monkeypatch.setenv("CONTRACTS__DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="cannot produce rows of orders"):
+        generate(store, "orders", files=1, rows=10, fmt="csv", seed=1, now=NOW)
+    assert list(store.list("incoming/")) == []
+
+
+def test_an_unknown_dataset_is_a_config_error(store: ObjectStore) -> None:
+    with pytest.raises(ConfigError, match="no contract for dataset 'nope'"):
+        generate(store, "nope", files=1, rows=10, fmt="csv", seed=1, now=NOW)

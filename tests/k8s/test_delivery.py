@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.chart.conftest import by_kind, render_chart
+from tests.support.port_forwards import documented_port_forwards, forwarded
 from tests.support.versions import VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,6 +91,21 @@ def test_skaffold_port_forwards_name_rendered_services() -> None:
     for fwd in SKAFFOLD["portForward"]:
         if not fwd["resourceName"].startswith("airflow-"):
             assert fwd["resourceName"] in services
+
+
+def test_the_documented_port_forwards_are_make_port_forward_and_cover_skaffold() -> None:
+    """docs/kubernetes.md's lines (run as written by tests/cluster/test_user_journey.py), the
+    Makefile's `port-forward` recipe and skaffold's portForward name the same services and
+    ports, so none of the three can drift from the others."""
+    documented = [forwarded(line) for line in documented_port_forwards()]
+    assert len(documented) == 5
+    recipe = (ROOT / "Makefile").read_text().split("\nport-forward:", 1)[1].split("\n\n", 1)[0]
+    made = [forwarded(line) for line in recipe.splitlines() if "port-forward svc/" in line]
+    assert sorted(made) == sorted(documented)
+    skaffold = {
+        (f["resourceName"], f["localPort"], f["port"]) for f in SKAFFOLD["portForward"]
+    }
+    assert skaffold <= set(documented)
 
 
 class TestAirflowValuesAgreeWithOurChart:

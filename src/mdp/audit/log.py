@@ -76,6 +76,9 @@ class AuditRecord:
     """The contract validation checked the file against (sql/008)."""
     contract_version: int | None = None
     """That contract's version."""
+    ignored_columns: list[str] | None = None
+    """Columns of the file its contract does not have, dropped under ``extra_columns:
+    ignore`` (sql/009); None when there were none."""
 
     @property
     def pending_move(self) -> bool:
@@ -258,7 +261,14 @@ class AuditLog:
         self._update(record_id, contract_name=name, contract_version=version)
 
     def mark_validated(
-        self, record_id: int, *, fmt: str, rows_in: int, rows_valid: int, rows_rejected: int
+        self,
+        record_id: int,
+        *,
+        fmt: str,
+        rows_in: int,
+        rows_valid: int,
+        rows_rejected: int,
+        ignored_columns: list[str] | None = None,
     ) -> None:
         self._update(
             record_id,
@@ -268,6 +278,7 @@ class AuditLog:
             rows_in=rows_in,
             rows_valid=rows_valid,
             rows_rejected=rows_rejected,
+            ignored_columns=ignored_columns,
             error=None,
         )
 
@@ -281,12 +292,14 @@ class AuditLog:
         rows_rejected: int,
         error: dict[str, Any],
         final_key: str,
+        ignored_columns: list[str] | None = None,
     ) -> None:
         self._update(
             record_id,
             status=Status.VALIDATION_FAILED,
             validation_status="rejected",
             format=fmt,
+            ignored_columns=ignored_columns,
             rows_in=rows_in,
             rows_valid=rows_valid,
             rows_rejected=rows_rejected,

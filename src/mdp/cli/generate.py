@@ -9,6 +9,7 @@ from mdp import exitcodes
 from mdp.cli.arguments import fraction, positive, timestamp
 from mdp.cli.output import emit
 from mdp.errors import require
+from mdp.generate import FORMATS
 
 
 def generate_files(args: argparse.Namespace) -> int:
@@ -35,10 +36,15 @@ def generate_files(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("generate", help="generate sample files into incoming/<dataset>/")
-    p.add_argument("--dataset", required=True, choices=["sales", "youtube"])
+    p.add_argument(
+        "--dataset",
+        required=True,
+        help="any dataset of the contracts (CONTRACTS__DIR); sales and youtube have generators "
+        "of their own, others are sampled from their contract's columns",
+    )
     p.add_argument("--files", type=positive, default=1, help="files to write (default 1)")
     p.add_argument("--rows", type=positive, default=1000, help="rows per file (default 1000)")
-    p.add_argument("--format", choices=["csv", "json", "parquet"], default="csv")
+    p.add_argument("--format", choices=FORMATS, default="csv")
     p.add_argument(
         "--bad-fraction",
         type=fraction,

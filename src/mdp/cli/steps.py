@@ -71,7 +71,11 @@ STEPS = (
         "validator",
         _validate,
         retried=False,
-        options=lambda s: {"batch_rows": s.batch_rows, "report_rows": s.report_row_numbers},
+        options=lambda s: {
+            "batch_rows": s.batch_rows,
+            "report_rows": s.report_row_numbers,
+            "max_uncompressed_bytes": s.max_uncompressed_bytes,
+        },
     ),
     Step(
         "transform",
@@ -119,7 +123,11 @@ def run_pipeline(args: argparse.Namespace) -> int:
     with connect() as conn:
         started()
         pipeline = Pipeline(
-            store, AuditLog(conn), scratch_dir=settings.scratch_dir, batch_rows=settings.batch_rows
+            store,
+            AuditLog(conn),
+            scratch_dir=settings.scratch_dir,
+            batch_rows=settings.batch_rows,
+            max_uncompressed_bytes=settings.max_uncompressed_bytes,
         )
         summary = pipeline.run(args.key, args.run_id)
     emit({"step": "run", **summary})

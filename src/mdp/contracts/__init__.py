@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mdp.contracts.base import Column, ColumnType, Contract, RowRule
+from mdp.contracts.base import Column, ColumnType, Contract, CsvDialect, RowRule
 
 
 def get_contract(dataset: str) -> Contract:
@@ -43,6 +43,7 @@ __all__ = [
     "Column",
     "ColumnType",
     "Contract",
+    "CsvDialect",
     "RowRule",
     "get_contract",
     "known_datasets",

@@ -78,6 +78,26 @@ class Column:
         }[self.type]
 
 
+@dataclass(frozen=True)
+class CsvDialect:
+    """How a dataset's CSV/TSV files are written; the defaults are what most tools export."""
+
+    delimiter: str | None = None
+    """Field delimiter; None means ',' (a tab for a .tsv file), see ``delimiter_for``."""
+    quote: str = '"'
+    escape: str | None = None
+    """Escape character inside quoted fields; None: a quote is doubled instead."""
+    encoding: str = "utf-8"
+    header: bool = True
+    """False: no header line, the fields are the contract's columns in order."""
+
+    def delimiter_for(self, suffix: str) -> str:
+        """The delimiter of a file named ``*.suffix``: the contract's, else tab for .tsv."""
+        if self.delimiter is not None:
+            return self.delimiter
+        return "\t" if suffix == "tsv" else ","
+
+
 RowCheck = Callable[[Mapping[str, Any]], Any]
 """Takes typed Arrow arrays by column name, returns a boolean array: true where the row passes.
 A null result counts as a pass: a null input is reported by the column's own not-null rule."""
@@ -115,6 +135,14 @@ class Contract:
     """Named code extension deriving more warehouse tables (see mdp.extensions)."""
     source: str | None = None
     """The file the contract was read from (None when declared in code)."""
+    csv: CsvDialect = CsvDialect()
+    """The dialect of the dataset's CSV/TSV files."""
+    xlsx_sheet: str | None = None
+    """The sheet of an Excel workbook holding the rows; None: the first."""
+    extra_columns: str = "reject"
+    """``reject`` a file with columns the contract lacks, or ``ignore`` (drop) them."""
+    max_uncompressed_bytes: int | None = None
+    """Largest decompressed size of a compressed file or Excel sheet; None: the global one."""
 
     def __post_init__(self) -> None:
         names = [c.name for c in self.columns]

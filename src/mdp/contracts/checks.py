@@ -45,6 +45,7 @@ def check_document(doc: ContractFile) -> tuple[list[tuple[str, str]], list[RowRu
         seen.setdefault(col.name, i)
         problems += [(f"columns[{i}].{p}", m) for p, m in _check_column(col)]
     problems += _check_key_and_newer(doc)
+    problems += _check_csv(doc)
     if doc.extension is not None and doc.extension not in (names := known_extensions()):
         known = ", ".join(names)
         problems.append(("extension", f"unknown extension {doc.extension!r} (known: {known})"))
@@ -62,6 +63,23 @@ def check_document(doc: ContractFile) -> tuple[list[tuple[str, str]], list[RowRu
             continue
         rules.append(RowRule(rule.name, rule.description, compiled.columns, compiled.check))
     return problems, rules
+
+
+def _check_csv(doc: ContractFile) -> list[tuple[str, str]]:
+    """A dialect the CSV parser could not tell apart: a delimiter that is also the quote or
+    the escape, or a line break as either."""
+    if doc.csv is None:
+        return []
+    problems: list[tuple[str, str]] = []
+    chars = {"delimiter": doc.csv.delimiter, "quote": doc.csv.quote, "escape": doc.csv.escape}
+    for name, char in chars.items():
+        if char is not None and char in "\r\n":
+            problems.append((f"csv.{name}", "cannot be a line break"))
+    if doc.csv.delimiter is not None and doc.csv.delimiter in {doc.csv.quote, doc.csv.escape}:
+        problems.append(("csv.delimiter", "must differ from csv.quote and csv.escape"))
+    if doc.csv.escape is not None and doc.csv.escape == doc.csv.quote:
+        problems.append(("csv.escape", "must differ from csv.quote (doubled quotes need none)"))
+    return problems
 
 
 def _check_key_and_newer(doc: ContractFile) -> list[tuple[str, str]]:

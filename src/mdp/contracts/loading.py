@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mdp.contracts.base import Column, ColumnType, Contract, RowRule
+from mdp.contracts.base import Column, ColumnType, Contract, CsvDialect, RowRule
 from mdp.contracts.model import ContractFile
 
 
@@ -115,6 +115,10 @@ def build_contract(doc: ContractFile, rules: list[RowRule], path: Path) -> Contr
         newer=tuple(doc.newer),
         extension=doc.extension,
         source=str(path),
+        csv=CsvDialect() if doc.csv is None else CsvDialect(**doc.csv.model_dump()),
+        xlsx_sheet=None if doc.xlsx is None else doc.xlsx.sheet,
+        extra_columns=doc.extra_columns,
+        max_uncompressed_bytes=doc.max_uncompressed_bytes,
     )
 
 

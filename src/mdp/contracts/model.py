@@ -22,6 +22,11 @@ NAME_RE = r"^[a-z][a-z0-9_]{0,62}$"
 """Dataset, column and rule names: lower_snake, a PostgreSQL identifier that needs no quoting."""
 TABLE_RE = r"^warehouse\.[a-z][a-z0-9_]{0,62}$"
 
+Encoding = Literal["utf-8", "utf-8-sig", "latin-1", "cp1252"]
+"""Encodings a CSV/TSV file may declare (``csv.encoding``); the validator transcodes them."""
+ExtraColumns = Literal["reject", "ignore"]
+"""What to do with columns a file has and the contract does not (``extra_columns``)."""
+
 SQL_TYPES: dict[str, str] = {
     "string": r"text|character\(\d{1,4}\)|character varying\(\d{1,5}\)",
     "int64": r"bigint",
@@ -101,6 +106,45 @@ class RuleSpec(_Strict):
     check: str = Field(min_length=1, description=VOCABULARY)
 
 
+class CsvSpec(_Strict):
+    """How the dataset's CSV and TSV files are written: the producer's export settings."""
+
+    delimiter: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1,
+        description="Field delimiter, one character. Default: ',' (a tab for a .tsv file).",
+    )
+    quote: str = Field(
+        default='"', min_length=1, max_length=1, description="Quote character of fields."
+    )
+    escape: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1,
+        description="Escape character inside quoted fields (e.g. a backslash). Default: none; "
+        "a quote inside a quoted field is written twice.",
+    )
+    encoding: Encoding = Field(
+        default="utf-8",
+        description="Text encoding, transcoded to UTF-8 while the file streams. utf-8 also "
+        "accepts a byte-order mark.",
+    )
+    header: bool = Field(
+        default=True,
+        description="Does the first line name the columns? Without a header the fields are "
+        "the contract's columns, in order.",
+    )
+
+
+class XlsxSpec(_Strict):
+    """Which sheet of an Excel workbook holds the dataset."""
+
+    sheet: str | None = Field(
+        default=None, min_length=1, description="Sheet name. Default: the first sheet."
+    )
+
+
 class ContractFile(_Strict):
     """One dataset contract, one version: a YAML document in a contracts directory."""
 
@@ -140,6 +184,25 @@ class ContractFile(_Strict):
         lt=1,
         description="Share of rejected rows above which the whole file is quarantined.",
     )
+    extra_columns: ExtraColumns = Field(
+        default="reject",
+        description="Columns in a file that the contract does not declare: reject the file "
+        "(unexpected_columns; in JSON the row, unexpected_field), or ignore them (dropped, "
+        "their names recorded in the audit row and the validation report).",
+    )
+    max_uncompressed_bytes: int | None = Field(
+        default=None,
+        ge=1,
+        description="Largest size a compressed file (gzip, zstd, bz2) or an Excel sheet may "
+        "expand to, in bytes; a larger one is rejected (uncompressed_too_large). Default: the "
+        "validator's MDP__MAX_UNCOMPRESSED_BYTES (10 GiB).",
+    )
+    csv: CsvSpec | None = Field(
+        default=None,
+        description="The CSV/TSV dialect. Default: comma (tab for .tsv), double quotes, UTF-8, "
+        "a header line.",
+    )
+    xlsx: XlsxSpec | None = Field(default=None, description="Excel workbooks (.xlsx).")
     columns: list[ColumnSpec] = Field(min_length=1, description="The columns, in file order.")
     rules: list[RuleSpec] = Field(default_factory=list, description="Cross-field row rules.")
     extension: str | None = Field(

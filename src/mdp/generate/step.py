@@ -20,15 +20,23 @@ import pyarrow as pa
 from faker import Faker
 
 from mdp import layout
-from mdp.contracts import Contract, get_contract
-from mdp.generate import sales, youtube
-from mdp.generate.breakage import BadKind, batch_breaker, broken_schema, map_batches, truncate
+from mdp.contracts import Contract, get_contract, known_datasets
+from mdp.errors import ConfigError
+from mdp.generate import FORMATS, generic, sales, youtube
+from mdp.generate.breakage import (
+    BadKind,
+    batch_breaker,
+    broken_schema,
+    kinds_for,
+    map_batches,
+    truncate,
+)
 from mdp.generate.writers import write_batches
 from mdp.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("csv", "json", "parquet")
+__all__ = ["FORMATS", "GeneratedFile", "generate", "manifest_lines"]
 EXPECTED_RULE: dict[BadKind, str | dict[str, str]] = {
     BadKind.MISSING_COLUMN: "missing_columns",
     BadKind.WRONG_TYPE: "reject_ratio",
@@ -36,13 +44,23 @@ EXPECTED_RULE: dict[BadKind, str | dict[str, str]] = {
     BadKind.INCONSISTENT: "reject_ratio",
     BadKind.TRUNCATED: {
         "csv": "malformed_csv",
+        "csv.gz": "corrupt_compression",
+        "tsv": "malformed_csv",
         "json": "malformed_json",
         "parquet": "corrupt_parquet",
+        "xlsx": "corrupt_xlsx",
     },
     BadKind.WRONG_FORMAT: "format_mismatch",
 }
 # A mislabelled file carries another format's bytes under its declared extension.
-_OTHER_FORMAT = {"csv": "jsonl", "json": "csv", "parquet": "csv"}
+_OTHER_FORMAT = {
+    "csv": "jsonl",
+    "csv.gz": "jsonl.gz",
+    "tsv": "jsonl",
+    "json": "csv",
+    "parquet": "csv",
+    "xlsx": "csv",
+}
 
 
 @dataclass(frozen=True)
@@ -57,10 +75,12 @@ class GeneratedFile:
     """The validation rule that must reject the file (None for good files)."""
 
 
-def _bad_plan(rng: np.random.Generator, files: int, bad_fraction: float) -> dict[int, BadKind]:
+def _bad_plan(
+    rng: np.random.Generator, files: int, bad_fraction: float, kinds: list[BadKind]
+) -> dict[int, BadKind]:
     n_bad = round(files * bad_fraction)
     indices = sorted(rng.choice(files, size=n_bad, replace=False).tolist()) if n_bad else []
-    kinds = list(BadKind)
+    kinds = list(kinds)
     rng.shuffle(kinds)
     return {i: kinds[j % len(kinds)] for j, i in enumerate(indices)}
 
@@ -80,6 +100,24 @@ class _SalesSource:
 
     def finish(self) -> None:
         """Sales generation keeps no state between runs."""
+
+
+class _ContractSource:
+    """Rows of any other contract, sampled from its columns (``mdp.generate.generic``)."""
+
+    def __init__(self, seed: int, now: datetime, contract: Contract) -> None:
+        self.seed = seed
+        self.now = now
+        self.contract = contract
+
+    def batches(self, rng: np.random.Generator, index: int, rows: int) -> Iterator[pa.RecordBatch]:
+        prefix = f"G{self.seed % 10**8:08d}{index:04d}"
+        return generic.contract_batches(
+            rng, self.contract, rows, prefix, self.now, seed=self.seed + index
+        )
+
+    def finish(self) -> None:
+        """Generic generation keeps no state between runs."""
 
 
 class _YoutubeSource:
@@ -108,23 +146,24 @@ class _YoutubeSource:
 def _write_file(
     path: Path,
     batches: Iterator[pa.RecordBatch],
-    schema: pa.Schema,
-    dataset: str,
+    contract: Contract,
     fmt: str,
     kind: BadKind | None,
     index: int,
 ) -> int:
-    """Write one file, broken as ``kind`` says; JSON files alternate array and JSON Lines."""
+    """Write one file in the contract's dialect and sheet, broken as ``kind`` says; JSON files
+    alternate array and JSON Lines."""
+    schema = contract.arrow_schema()
     write_fmt = fmt if fmt != "json" or index % 2 == 0 else "jsonl"
     if kind is not None:
-        breaker = batch_breaker(kind, dataset)
+        breaker = batch_breaker(kind, contract)
         batches = map_batches(batches, breaker)
         schema = broken_schema(breaker, schema)
         if kind is BadKind.WRONG_FORMAT:
             write_fmt = _OTHER_FORMAT[fmt]
-    written = write_batches(path, schema, batches, write_fmt)
+    written = write_batches(path, schema, batches, write_fmt, contract.csv, contract.xlsx_sheet)
     if kind is BadKind.TRUNCATED:
-        truncate(path, fmt)
+        truncate(path, fmt, contract.csv.delimiter_for(fmt))
     return written
 
 
@@ -145,17 +184,21 @@ def generate(
         raise ValueError(f"format must be one of {FORMATS}")
     if not 0.0 <= bad_fraction <= 1.0:
         raise ValueError("bad fraction must be between 0 and 1")
+    if dataset not in (known := known_datasets()):
+        raise ConfigError(f"no contract for dataset {dataset!r}; known: {', '.join(known)}")
     contract = get_contract(dataset)
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     seed = seed if seed is not None else int(now.timestamp())
     rng = np.random.default_rng(seed)
-    plan = _bad_plan(rng, files, bad_fraction)
-    source: _SalesSource | _YoutubeSource
+    plan = _bad_plan(rng, files, bad_fraction, kinds_for(contract))
+    source: _SalesSource | _YoutubeSource | _ContractSource
     if dataset == "youtube":
         source = _YoutubeSource(store, seed, now, contract)
         rng = np.random.default_rng([seed, source.state["runs"]])
-    else:
+    elif dataset == "sales":
         source = _SalesSource(seed, now, contract)
+    else:
+        source = _ContractSource(seed, now, contract)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     manifest: list[GeneratedFile] = []
     store.ensure_bucket()
@@ -165,7 +208,7 @@ def generate(
             name = f"{dataset}_{stamp}_s{seed}_{i:04d}.{fmt}"
             path = Path(tmp) / name
             batches = source.batches(rng, i, rows)
-            written = _write_file(path, batches, contract.arrow_schema(), dataset, fmt, kind, i)
+            written = _write_file(path, batches, contract, fmt, kind, i)
             key = f"{layout.INCOMING}/{dataset}/{name}"
             store.put_file(key, path)
             path.unlink()

@@ -6,6 +6,7 @@ outcomes. Keeping the file-level logic pure makes every rule testable on a local
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,9 +19,12 @@ import pyarrow.compute as pc
 from mdp.contracts import Contract
 from mdp.storage.parquet import BackgroundWriter
 from mdp.validate.checks import ColumnTypeError, check_batch
+from mdp.validate.compression import DEFAULT_MAX_UNCOMPRESSED_BYTES, split_name
+from mdp.validate.delimited import read_delimited
 from mdp.validate.errors import FileRejected
-from mdp.validate.formats import Format, detect
-from mdp.validate.readers import RawBatch, read_batches
+from mdp.validate.excel import read_xlsx
+from mdp.validate.formats import Format, Source, detect
+from mdp.validate.readers import RawBatch, read_json, read_parquet
 
 STAGING_ROW_GROUP_ROWS = 65_536
 """Valid rows are written to the staging Parquet in row groups of about this many rows. A CSV
@@ -50,17 +54,28 @@ class ValidationResult:
     """Everything the step needs to record and route the file."""
 
     format: Format | None = None
+    compression: str | None = None
+    """The codec around the file (gzip, zstd, bz2), None when it came uncompressed."""
     rows_in: int = 0
     rows_valid: int = 0
     rows_rejected: int = 0
     violations: list[Violation] = field(default_factory=list)
     rejection: FileRejected | None = None
+    ignored_columns: list[str] = field(default_factory=list)
+    """Columns of the file the contract does not have, dropped under ``extra_columns: ignore``."""
     data_path: Path | None = None
     rejects_path: Path | None = None
 
     @property
     def accepted(self) -> bool:
         return self.rejection is None
+
+    @property
+    def format_label(self) -> str | None:
+        """The format as the audit row records it: ``csv``, or ``csv+gzip`` when compressed."""
+        if self.format is None:
+            return None
+        return self.format.value + (f"+{self.compression}" if self.compression else "")
 
     def report(self) -> dict[str, Any]:
         """Machine-readable summary, the body of ``.error.json`` and of the audit row's error."""
@@ -73,6 +88,11 @@ class ValidationResult:
             },
             "violations": [v.as_dict() for v in self.violations],
         }
+        # Only when there is something to say, so reports of plain files keep their shape.
+        if self.compression:
+            out["compression"] = self.compression
+        if self.ignored_columns:
+            out["ignored_columns"] = self.ignored_columns
         if self.rejection is not None:
             out |= {
                 "rule": self.rejection.rule,
@@ -120,17 +140,33 @@ class _Tally:
             v.rows.extend(offset + i + 1 for i in idx.to_pylist())
 
 
+def read_batches(
+    source: Source, contract: Contract, batch_rows: int, ignored: list[str]
+) -> Iterator[RawBatch]:
+    """Dispatch on the detected format; ``ignored`` collects dropped extra columns."""
+    if source.format in {Format.CSV, Format.TSV}:
+        return read_delimited(source, contract, ignored)
+    if source.format is Format.PARQUET:
+        return read_parquet(source.path, contract, batch_rows, ignored)
+    if source.format is Format.XLSX:
+        return read_xlsx(source, contract, batch_rows, ignored)
+    return read_json(source, contract, batch_rows, ignored)
+
+
 def validate_file(
     path: Path,
     contract: Contract,
-    declared_extension: str,
+    file_name: str,
     out_dir: Path,
     now: datetime,
     *,
     batch_rows: int = 65_536,
     report_rows: int = 20,
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
 ) -> ValidationResult:
-    """Check ``path``; on acceptance ``data_path`` (and ``rejects_path`` if any) are written."""
+    """Check ``path``, the upload named ``file_name``; on acceptance ``data_path`` (and
+    ``rejects_path`` if any) are written. A compressed file or a workbook may expand to the
+    contract's ``max_uncompressed_bytes``, else to ``max_uncompressed_bytes``."""
     result = ValidationResult()
     tally = _Tally(contract, report_rows)
     data_path = out_dir / "data.parquet"
@@ -141,11 +177,15 @@ def validate_file(
     # The writers close when the block ends, all of them even if one raises (see BackgroundWriter).
     with ExitStack() as writers:
         try:
-            result.format = detect(path, declared_extension)
+            extension, codec_suffix = split_name(file_name)
+            limit = contract.max_uncompressed_bytes or max_uncompressed_bytes
+            source = detect(path, extension, codec_suffix, limit=limit)
+            result.format = source.format
+            result.compression = source.compression.value if source.compression else None
             data_writer = writers.enter_context(
                 BackgroundWriter(data_path, contract.arrow_schema(), compression="zstd")
             )
-            for raw in read_batches(path, contract, result.format, batch_rows):
+            for raw in read_batches(source, contract, batch_rows, result.ignored_columns):
                 offset = result.rows_in
                 result.rows_in += len(raw)
                 checked = _check(contract, raw, now)

@@ -1,14 +1,15 @@
-"""Stream a file as record batches of raw column arrays, whatever its format.
+"""Stream a file as record batches of raw column arrays: what every reader shares, and the
+JSON and Parquet readers (CSV/TSV: ``mdp.validate.delimited``, Excel: ``mdp.validate.excel``).
 
 Every reader yields ``RawBatch`` objects holding exactly the contract's columns, in bounded-size
 batches, so memory stays flat in the file size. Header problems (missing, unexpected or duplicate
 columns) are found before the first batch and raise ``FileRejected``; so do parse errors midway.
+Columns beyond the contract are a rejection, or, under ``extra_columns: ignore``, dropped and
+their names handed back so the report and the audit row can say what was left out.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,17 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
 from mdp.contracts import Contract
 from mdp.storage.parquet import open_parquet
 from mdp.validate.errors import FileRejected
-from mdp.validate.formats import UTF8_BOM, Format
+from mdp.validate.formats import UTF8_BOM, Format, Source
 
-CSV_BLOCK_BYTES = 1024 * 1024
-"""pyarrow's CSV block size, the unit of CSV memory. The reader keeps several blocks in flight,
-so this bounds peak memory (larger blocks cost memory, not time); it is also the largest single
-field a CSV may hold."""
+MAX_IGNORED_NAMES = 100
+"""How many ignored column names a report keeps (JSON records may each bring new keys)."""
+_DELIMITERS = ",;\t|"
 
 
 @dataclass
@@ -42,8 +41,12 @@ class RawBatch:
         return len(next(iter(self.columns.values())))
 
 
-def check_header(contract: Contract, names: list[str], *, required_only: bool = False) -> None:
-    """Reject duplicate, missing or unexpected columns, in that order."""
+def check_header(
+    contract: Contract, names: list[str], *, required_only: bool = False, delimiter: str = ","
+) -> list[str]:
+    """Reject duplicate, missing or unexpected columns, in that order; returns the unexpected
+    names when the contract ignores extra columns. ``delimiter`` is the one the contract expects
+    (named in the hint for a header that is one column wide)."""
     seen: set[str] = set()
     dupes = sorted({n for n in names if n in seen or seen.add(n)})  # type: ignore[func-returns-value]
     if dupes:
@@ -52,64 +55,32 @@ def check_header(contract: Contract, names: list[str], *, required_only: bool = 
     missing = [c for c in wanted if c not in seen]
     if missing:
         hint = ""
-        if len(names) == 1 and any(d in names[0] for d in ";\t|"):
-            hint = " (the header is one column: is the file delimited by something other than ','?)"
+        others = [d for d in _DELIMITERS if d != delimiter]
+        if len(names) == 1 and any(d in names[0] for d in others):
+            hint = (
+                " (the header is one column: is the file delimited by something other than "
+                f"{delimiter!r}?)"
+            )
         raise FileRejected(
             "missing_columns", f"required columns are missing: {missing}{hint}", columns=missing
         )
     unexpected = [n for n in names if n not in contract.column_names]
+    if unexpected and contract.extra_columns == "ignore":
+        return unexpected[:MAX_IGNORED_NAMES]
     if unexpected:
         raise FileRejected(
             "unexpected_columns",
             f"columns not in the {contract.dataset} contract: {unexpected}",
             columns=unexpected,
         )
+    return []
 
 
-def _csv_header(path: Path) -> list[str]:
-    with path.open("rb") as f:
-        head = f.read(CSV_BLOCK_BYTES)
-    head = head.removeprefix(UTF8_BOM)
-    end = head.find(b"\n")
-    line = head if end < 0 else head[:end]
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise FileRejected("encoding", f"the header is not valid UTF-8: {e}") from None
-    return [h.strip() for h in next(csv.reader(io.StringIO(text)), [])]
-
-
-def _arrow_csv_error(e: pa.ArrowException) -> FileRejected:
-    text = str(e)
-    if "UTF8" in text or "UTF-8" in text:
-        return FileRejected("encoding", f"invalid UTF-8 in the data: {text}")
-    if "straddl" in text:
-        return FileRejected(
-            "field_too_large",
-            f"a single field is larger than the {CSV_BLOCK_BYTES // 1024} KiB CSV block "
-            "(or a quote is never closed)",
-        )
-    return FileRejected("malformed_csv", text)
-
-
-def read_csv(path: Path, contract: Contract) -> Iterator[RawBatch]:
-    names = _csv_header(path)
-    check_header(contract, names)
-    try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-        for batch in reader:
-            yield RawBatch({c: batch.column(c) for c in contract.column_names}, native=False)
-    except pa.ArrowException as e:
-        raise _arrow_csv_error(e) from None
+def note_ignored(ignored: list[str], names: list[str]) -> None:
+    """Add ``names`` to ``ignored``, once each, up to ``MAX_IGNORED_NAMES``."""
+    for name in names:
+        if name not in ignored and len(ignored) < MAX_IGNORED_NAMES:
+            ignored.append(name)
 
 
 def _json_value(value: Any) -> tuple[str | None, str | None]:
@@ -128,8 +99,9 @@ def _json_value(value: Any) -> tuple[str | None, str | None]:
 class _JsonBatcher:
     """Accumulates JSON records column by column until a batch is full."""
 
-    def __init__(self, contract: Contract) -> None:
+    def __init__(self, contract: Contract, ignored: list[str]) -> None:
         self.contract = contract
+        self.ignored = ignored
         self.reset()
 
     def reset(self) -> None:
@@ -151,7 +123,10 @@ class _JsonBatcher:
                 col.append(text)
                 if rule:
                     self._fail(rule, name)
-            if any(k not in self.values for k in record):
+            extra = [k for k in record if k not in self.values]
+            if extra and self.contract.extra_columns == "ignore":
+                note_ignored(self.ignored, extra)
+            elif extra:
                 self._fail("unexpected_field", None)
         self.n += 1
 
@@ -168,52 +143,52 @@ class _JsonBatcher:
         return batch
 
 
-def read_json(path: Path, contract: Contract, fmt: Format, batch_rows: int) -> Iterator[RawBatch]:
+def read_json(
+    source: Source, contract: Contract, batch_rows: int, ignored: list[str]
+) -> Iterator[RawBatch]:
     import ijson
 
-    batcher = _JsonBatcher(contract)
-    with path.open("rb") as f:
-        if f.read(3) != UTF8_BOM:
-            f.seek(0)
-        prefix = "item" if fmt is Format.JSON_ARRAY else ""
+    batcher = _JsonBatcher(contract, ignored)
+    with source.open() as f:
+        if f.peek(3)[:3] == UTF8_BOM:
+            f.read(3)
+        prefix = "item" if source.format is Format.JSON_ARRAY else ""
         items = ijson.items(f, prefix, multiple_values=True, use_float=False)
         first = True
         try:
             for record in items:
                 if first and isinstance(record, dict):
-                    check_header(contract, list(record), required_only=True)
+                    note_ignored(ignored, check_header(contract, list(record), required_only=True))
                 first = False
                 batcher.add(record)
                 if batcher.n >= batch_rows:
                     yield batcher.flush()
         except ijson.JSONError as e:
             first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise FileRejected("malformed_json", f"not valid JSON: {first_line}") from None
+            raise source.cause() or FileRejected(
+                "malformed_json", f"not valid JSON: {first_line}"
+            ) from None
         except UnicodeDecodeError as e:
-            raise FileRejected("encoding", f"invalid UTF-8 in the data: {e}") from None
+            message = f"invalid UTF-8 in the data: {e}"
+            raise source.cause() or FileRejected("encoding", message) from None
+        except OSError:
+            if (failure := source.failure()) is not None:
+                raise failure from None
+            raise
     if batcher.n:
         yield batcher.flush()
 
 
-def read_parquet(path: Path, contract: Contract, batch_rows: int) -> Iterator[RawBatch]:
+def read_parquet(
+    path: Path, contract: Contract, batch_rows: int, ignored: list[str]
+) -> Iterator[RawBatch]:
     try:
         pf = open_parquet(path)
     except (pa.ArrowException, OSError) as e:
         raise FileRejected("corrupt_parquet", f"cannot read the Parquet footer: {e}") from None
-    check_header(contract, list(pf.schema_arrow.names))
+    ignored += check_header(contract, list(pf.schema_arrow.names))
     try:
         for batch in pf.iter_batches(batch_size=batch_rows, columns=list(contract.column_names)):
             yield RawBatch({c: batch.column(c) for c in contract.column_names}, native=True)
     except (pa.ArrowException, OSError) as e:
         raise FileRejected("corrupt_parquet", f"cannot read a row group: {e}") from None
-
-
-def read_batches(
-    path: Path, contract: Contract, fmt: Format, batch_rows: int
-) -> Iterator[RawBatch]:
-    """Dispatch on the detected format."""
-    if fmt is Format.CSV:
-        return read_csv(path, contract)
-    if fmt is Format.PARQUET:
-        return read_parquet(path, contract, batch_rows)
-    return read_json(path, contract, fmt, batch_rows)

@@ -26,6 +26,7 @@ from mdp.crashpoints import crash_point
 from mdp.errors import ObjectMissingError
 from mdp.steps import Outcome, StepResult, archive_target, finish_pending
 from mdp.storage import ObjectStore
+from mdp.validate.compression import DEFAULT_MAX_UNCOMPRESSED_BYTES
 from mdp.validate.engine import ValidationResult, validate_file
 from mdp.validate.errors import FileRejected
 
@@ -41,9 +42,11 @@ def validate_object(
     scratch_dir: Path | None = None,
     batch_rows: int = 65_536,
     report_rows: int = 20,
+    max_uncompressed_bytes: int = DEFAULT_MAX_UNCOMPRESSED_BYTES,
     now: datetime | None = None,
 ) -> StepResult:
-    """Validate ``incoming/<dataset>/<file>`` and route it; see the module docstring."""
+    """Validate ``incoming/<dataset>/<file>`` and route it; see the module docstring.
+    ``max_uncompressed_bytes`` is the limit for contracts that set none."""
     incoming = layout.IncomingKey.parse(key)
     now = now or datetime.now(UTC)
     with audit.claim(key):
@@ -85,7 +88,15 @@ def validate_object(
                 return StepResult(Outcome.ACCEPTED, key, record.id, {"already": record.status})
             with timing.phase("compute"):
                 result = _validate(
-                    incoming, record, audit, spooled.path, work, now, batch_rows, report_rows
+                    incoming,
+                    record,
+                    audit,
+                    spooled.path,
+                    work,
+                    now,
+                    batch_rows,
+                    report_rows,
+                    max_uncompressed_bytes,
                 )
             # Hand Arrow's pooled buffers back before the upload needs its own memory.
             pa.default_memory_pool().release_unused()
@@ -103,6 +114,7 @@ def _validate(
     now: datetime,
     batch_rows: int,
     report_rows: int,
+    max_uncompressed_bytes: int,
 ) -> ValidationResult:
     known = known_datasets()
     if incoming.dataset not in known:
@@ -119,11 +131,12 @@ def _validate(
     return validate_file(
         path,
         contract,
-        incoming.suffix,
+        incoming.name,
         out,
         now,
         batch_rows=batch_rows,
         report_rows=report_rows,
+        max_uncompressed_bytes=max_uncompressed_bytes,
     )
 
 
@@ -197,7 +210,8 @@ def _quarantine(
     }
     audit.mark_validation_failed(
         record.id,
-        fmt=result.format.value if result.format else None,
+        fmt=result.format_label,
+        ignored_columns=result.ignored_columns or None,
         rows_in=result.rows_in,
         rows_valid=result.rows_valid,
         rows_rejected=result.rows_rejected,
@@ -236,7 +250,8 @@ def _stage(
     crash_point("validate.after_data_put")
     audit.mark_validated(
         record.id,
-        fmt=result.format.value,
+        fmt=result.format_label or result.format.value,
+        ignored_columns=result.ignored_columns or None,
         rows_in=result.rows_in,
         rows_valid=result.rows_valid,
         rows_rejected=result.rows_rejected,

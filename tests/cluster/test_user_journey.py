@@ -1,0 +1,153 @@
+"""The user's ways in, on the installation of test_platform.py (issue 22, point 4): the
+``kubectl port-forward`` lines of docs/kubernetes.md run as written reach the Airflow UI and REST
+API (logged in through the auth manager), the MinIO API and console, Metabase and PostgreSQL; a
+file uploaded through the forwarded MinIO port is in the warehouse as ``psql`` on the forwarded
+PostgreSQL port sees it; ``make status``, ``make credentials``, ``make logs`` and ``make demo``
+work against this cluster.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from minio import Minio
+
+from tests.cluster.airflow import Airflow
+from tests.cluster.conftest import ROOT, Cluster, Installed, _bin_dir, wait_until
+from tests.support.port_forwards import documented_port_forwards
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
+
+def _user_env(cluster: Cluster) -> dict[str, str]:
+    """A user's shell on this cluster: its kubeconfig, kubectl on PATH."""
+    return os.environ | {
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "PATH": f"{_bin_dir(cluster.kubectl_bin)}{os.pathsep}{os.environ['PATH']}",
+    }
+
+
+def _context(cluster: Cluster) -> str:
+    return str(yaml.safe_load(cluster.kubeconfig.read_text())["current-context"])
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture(scope="module")
+def forwarded(installed: Installed) -> Iterator[list[int]]:
+    """Every documented port-forward running, as the user started them; their local ports."""
+    env = _user_env(installed.cluster)
+    processes, ports = [], []
+    for line in documented_port_forwards():
+        argv = shlex.split(line)
+        assert argv[0] == "kubectl" and "port-forward" in argv, line
+        ports.append(int(argv[-1].split(":")[0]))
+        processes.append(
+            subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        )
+    try:
+        for port in ports:
+            wait_until(f"port-forward on {port}", lambda port=port: _listening(port), 60, 0.5)
+        yield ports
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def test_the_documented_port_forwards_reach_airflow_minio_metabase_and_postgres(
+    installed: Installed, airflow: Airflow, forwarded: list[int], tmp_path: Path
+) -> None:
+    assert forwarded == [8080, 9000, 9001, 3000, 5432]
+    cluster = installed.cluster
+    # Airflow: log in through the simple auth manager, list the file runs through the REST API.
+    with httpx.Client(base_url="http://127.0.0.1:8080", timeout=30) as http:
+        login = http.post(
+            "/auth/token", json={"username": "admin", "password": airflow.admin_password()}
+        )
+        login.raise_for_status()
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        runs = http.get("/api/v2/dags/mdp_ingest_file/dagRuns", headers=headers)
+        runs.raise_for_status()
+        assert runs.json()["total_entries"] >= 7
+        assert http.get("/api/v2/dags/mdp_ingest_file/dagRuns").status_code == 401
+        assert http.get("/").status_code == 200  # the UI
+    # MinIO's console and API, Metabase.
+    assert httpx.get("http://127.0.0.1:9001/", timeout=30).status_code == 200
+    assert httpx.get("http://127.0.0.1:9000/minio/health/live", timeout=30).status_code == 200
+    assert httpx.get("http://127.0.0.1:3000/api/health", timeout=30).json() == {"status": "ok"}
+    # A file uploaded through the forwarded MinIO port (root user, as `make credentials` prints
+    # it), then read back through psql on the forwarded PostgreSQL port as the read-only user.
+    root = cluster.secret("mdp-minio-root")
+    client = Minio(
+        "127.0.0.1:9000", access_key=root["username"], secret_key=root["password"], secure=False
+    )
+    body = (ROOT / "tests" / "cluster" / "small-sales.csv").read_bytes().replace(b"IDLE", b"PF")
+    path = tmp_path / "forwarded.csv"
+    path.write_bytes(body)
+    client.fput_object("mdp", "incoming/sales/forwarded.csv", str(path), "text/csv")
+    reader = cluster.secret("mdp-postgres-reader")
+
+    def psql(sql: str) -> str:
+        done = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", "5432", "-U", "mdp_readonly", "-d", "warehouse",
+             "-At", "-c", sql],
+            env=os.environ | {"PGPASSWORD": reader["password"]},
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return done.stdout.strip()
+
+    airflow.wait_for(
+        "the forwarded upload in the warehouse",
+        lambda: psql("SELECT count(*) FROM warehouse.sales WHERE sale_id LIKE 'PF-%'") == "2",
+        600,
+    )
+
+
+def _make(cluster: Cluster, target: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", target, f"KUBE_CONTEXT={_context(cluster)}"],
+        cwd=ROOT, env=_user_env(cluster), capture_output=True, text=True, timeout=timeout,
+        check=False,
+    )  # fmt: skip
+
+
+def test_make_status_credentials_logs_and_demo_work_against_the_cluster(
+    installed: Installed, airflow: Airflow
+) -> None:
+    cluster = installed.cluster
+    status = _make(cluster, "status", 120)
+    assert status.returncode == 0, status.stderr
+    assert "airflow-scheduler-0" in status.stdout and "mdp-minio-0" in status.stdout
+    assert "mdp_ingest_file" in status.stdout  # the latest file runs, from the scheduler pod
+    credentials = _make(cluster, "credentials", 120)
+    assert credentials.returncode == 0, credentials.stderr
+    assert f"password {airflow.admin_password()}" in credentials.stdout
+    assert f"password {cluster.secret('mdp-minio-root')['password']}" in credentials.stdout
+    # `make logs` follows the scheduler's log until stopped.
+    logs = subprocess.Popen(
+        ["make", "--no-print-directory", "logs", f"KUBE_CONTEXT={_context(cluster)}"],
+        cwd=ROOT, env=_user_env(cluster), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    )  # fmt: skip
+    time.sleep(15)
+    os.killpg(logs.pid, 15)
+    out, _ = logs.communicate(timeout=30)
+    assert out.strip(), "make logs printed nothing"
+    started = time.monotonic()
+    demo = _make(cluster, "demo", 900)
+    assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
+    assert "sales_rows" in demo.stdout and "loaded" in demo.stdout
+    print(f"\n[figure] make demo: {time.monotonic() - started:.1f} s", flush=True)
