@@ -37,6 +37,8 @@ STANDIN_STATIC=mdp-standin/distroless-static:nonroot
 STANDIN_AIRFLOW="mdp-standin/airflow:$AIRFLOW_VERSION"
 STANDIN_POSTGRES=mdp-standin/postgres:15
 STANDIN_METABASE=mdp-standin/metabase:fake
+STANDIN_STATSD="mdp-standin/statsd-exporter:$STATSD_EXPORTER_VERSION"
+STATSD_BINARY="$CACHE/statsd_exporter-$STATSD_EXPORTER_VERSION/statsd_exporter"
 IMAGE_TAG="${IMAGE_TAG:-dev}"
 UPGRADED_AIRFLOW="mini-data-platform/airflow:$IMAGE_TAG-upgraded"
 
@@ -123,6 +125,12 @@ build_standins() {
     >"$STANDIN_DIR/airflow/requirements.txt"
   docker build "${common[@]}" --build-arg "UV=$STANDIN_UV" -t "$STANDIN_AIRFLOW" "$STANDIN_DIR/airflow" >/dev/null
   rm -f "$STANDIN_DIR/airflow/requirements.txt"
+  # The StatsD exporter `make tools` built, in an image as the official chart runs it.
+  [ -x "$STATSD_BINARY" ] || die "no $STATSD_BINARY: run make tools"
+  log "$STANDIN_STATSD (the binary make tools built)"
+  cp "$STATSD_BINARY" "$STANDIN_DIR/statsd-exporter/statsd_exporter"
+  docker build "${common[@]}" --build-arg "BASE=$STANDIN_DEBIAN" -t "$STANDIN_STATSD" "$STANDIN_DIR/statsd-exporter" >/dev/null
+  rm -f "$STANDIN_DIR/statsd-exporter/statsd_exporter"
   # The fake Metabase follows tests/metabase/fake.py: rebuilt every time (seconds, cached layers).
   log "$STANDIN_METABASE (tests/metabase/fake.py)"
   cp tests/metabase/fake.py "$STANDIN_DIR/metabase/fake.py"
@@ -148,13 +156,14 @@ build_images() {
 load_images() {
   local started=$SECONDS sock="$STATE/containerd/containerd.sock"
   [ -S "$sock" ] || die "the local cluster is not up (no $sock): scripts/local-cluster/cluster.sh up"
-  # What pods run: every image of images/list, the PostgreSQL and Metabase stand-ins the chart is
-  # given, and the Airflow image with a changed DAG the upgrade test rolls to.
+  # What pods run: every image of images/list, the PostgreSQL, Metabase and StatsD exporter
+  # stand-ins the charts are given, and the Airflow image with a changed DAG the upgrade test
+  # rolls to.
   local images=() name
   while read -r name; do
     images+=("mini-data-platform/$name:$IMAGE_TAG")
   done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' images/list)
-  images+=("$STANDIN_POSTGRES" "$STANDIN_METABASE" "$UPGRADED_AIRFLOW")
+  images+=("$STANDIN_POSTGRES" "$STANDIN_METABASE" "$STANDIN_STATSD" "$UPGRADED_AIRFLOW")
   log "loading ${#images[@]} images into the cluster's containerd: ${images[*]}"
   docker save "${images[@]}" | ctr --address "$sock" -n k8s.io images import - >/dev/null
   log "images loaded ($((SECONDS - started)) s)"
