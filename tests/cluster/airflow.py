@@ -89,13 +89,11 @@ class Airflow:
         """The end of every component's log: what a person reads when a wait times out."""
         out = []
         for component in COMPONENTS:
-            out.append(f"--- {component}")
-            out.append(
-                self.installed.cluster.kubectl(
-                    "-n", NAMESPACE, "logs", "-l", selector(component), "--all-containers",
-                    "--tail=40", "--prefix", check=False,
-                )  # fmt: skip
-            )
+            logs = self.installed.cluster.kubectl(
+                "-n", NAMESPACE, "logs", "-l", selector(component), "--all-containers",
+                "--tail=40", "--prefix", check=False,
+            )  # fmt: skip
+            out += [f"--- {component}", logs]
         return "\n".join(out)
 
     def wait_for(self, what: str, check: Callable[[], bool], timeout: float) -> float:

@@ -261,15 +261,14 @@ def test_ingest_runs_the_real_step_images_as_pods_launched_by_airflow_in_the_clu
         assert by_final[key] == "validation_failed", key
     assert _count(installed, "sales") > 0
     assert _count(installed, "video_snapshots") > 0
+
     # One mdp_ingest_file run per object version, each finished (its last task, after the file
     # is in place, may still be running for a moment).
     def runs() -> list[tuple[str, str]]:
         sql = "SELECT run_id, state FROM dag_run WHERE dag_id = 'mdp_ingest_file'"
         return [(str(run), str(state)) for run, state in airflow.metadata(sql)]
 
-    airflow.wait_for(
-        "every file run finished", lambda: {s for _, s in runs()} == {"success"}, 120
-    )
+    airflow.wait_for("every file run finished", lambda: {s for _, s in runs()} == {"success"}, 120)
     assert len(runs()) == expected, runs()
     # The pods were real: created through the API server by the scheduler pod, run by the
     # kubelet, deleted when done.

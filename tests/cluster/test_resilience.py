@@ -121,7 +121,7 @@ def _fault_mid_burst(installed: Installed, airflow: Airflow, tmp_path: Path, vic
     pod_selector = VICTIMS[victim]
     keys = _burst(installed, tmp_path, seed=100 + list(VICTIMS).index(victim))
     _wait_mid_burst(installed, airflow)
-    (pod,) = [p for p in installed.cluster.pods(pod_selector)]
+    (pod,) = installed.cluster.pods(pod_selector)
     old_uid = pod["metadata"]["uid"]
     started = time.monotonic()
     installed.cluster.kubectl("-n", NAMESPACE, "delete", "pod", pod["metadata"]["name"])

@@ -27,6 +27,7 @@ from tests.support.port_forwards import documented_port_forwards
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
 
+
 def _user_env(cluster: Cluster) -> dict[str, str]:
     """A user's shell on this cluster: its kubeconfig, kubectl on PATH."""
     return os.environ | {

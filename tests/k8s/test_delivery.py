@@ -102,9 +102,7 @@ def test_the_documented_port_forwards_are_make_port_forward_and_cover_skaffold()
     recipe = (ROOT / "Makefile").read_text().split("\nport-forward:", 1)[1].split("\n\n", 1)[0]
     made = [forwarded(line) for line in recipe.splitlines() if "port-forward svc/" in line]
     assert sorted(made) == sorted(documented)
-    skaffold = {
-        (f["resourceName"], f["localPort"], f["port"]) for f in SKAFFOLD["portForward"]
-    }
+    skaffold = {(f["resourceName"], f["localPort"], f["port"]) for f in SKAFFOLD["portForward"]}
     assert skaffold <= set(documented)
 
 
