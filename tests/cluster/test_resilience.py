@@ -164,12 +164,18 @@ def test_an_airflow_upgrade_in_flight_loses_no_run_and_the_next_runs_use_the_new
     airflow.wait_for(f"the burst of {BURST} settled", lambda: _settled(installed, keys), 1500)
     _figure(f"Airflow upgrade in flight: {BURST} files settled", time.monotonic() - started)
     _assert_each_file_once(installed, keys)
-    runs = airflow.metadata(
-        "SELECT conf::jsonb ->> 'key', state FROM dag_run WHERE dag_id = 'mdp_ingest_file'"
-        " AND conf::jsonb ->> 'key' = ANY(%s)",
-        keys,
-    )
-    assert sorted(runs) == sorted((key, "success") for key in keys)  # one run each, finished
+
+    def runs() -> list[tuple[str, str]]:
+        found = airflow.metadata(
+            "SELECT conf::jsonb ->> 'key', state FROM dag_run WHERE dag_id = 'mdp_ingest_file'"
+            " AND conf::jsonb ->> 'key' = ANY(%s)",
+            keys,
+        )
+        return sorted((str(key), str(state)) for key, state in found)
+
+    # One run per file, each finished (a run's last task may still run once its file is placed).
+    wanted = sorted((key, "success") for key in keys)
+    airflow.wait_for("every run of the burst finished", lambda: runs() == wanted, 180)
 
     # The new DAG code is what runs next: parsed by the new dag-processor, used by a new file.
     def tagged() -> bool:
