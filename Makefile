@@ -296,6 +296,14 @@ cluster-local-down: ## Stop the local test cluster and its Docker, undoing every
 	scripts/local-cluster/cluster.sh down
 	scripts/local-cluster/images.sh docker-down
 
+# Which cluster tests run: all but the fault tests (tests/cluster/test_resilience.py, ~20 min of
+# bursts), which `test-cluster-faults` adds.
+CLUSTER_TESTS ?= -m "not faults"
+
+.PHONY: test-cluster-faults
+test-cluster-faults: ## test-cluster plus the fault tests: platform pods deleted and Airflow upgraded mid-burst
+	$(MAKE) test-cluster CLUSTER_TESTS=
+
 .PHONY: test-cluster
 test-cluster: tools ## The platform end to end on the local test cluster (starts it, tests, stops it)
 	scripts/local-cluster/build.sh
@@ -303,7 +311,7 @@ test-cluster: tools ## The platform end to end on the local test cluster (starts
 	status=0; \
 	{ scripts/local-cluster/cluster.sh up \
 	  && scripts/local-cluster/images.sh all \
-	  && $(LOCAL_CLUSTER_ENV) $(UV) run --locked pytest -s tests/cluster $(PYTEST_ARGS); } || status=$$?; \
+	  && $(LOCAL_CLUSTER_ENV) $(UV) run --locked pytest -s tests/cluster $(CLUSTER_TESTS) $(PYTEST_ARGS); } || status=$$?; \
 	scripts/local-cluster/cluster.sh down || status=1; \
 	scripts/local-cluster/images.sh docker-down || true; \
 	scripts/local-cluster/cluster.sh host-state > .host-state.after; \

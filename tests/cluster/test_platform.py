@@ -242,9 +242,11 @@ def test_ingest_runs_the_real_step_images_as_pods_launched_by_airflow_in_the_clu
     # have started some of those: count them wherever they are).
     store.put_bytes("incoming/sales/broken.csv", b"sale_id,quantity\nx,1\n", "text/csv")
     expected = 3 + 3 + 1
-    seconds = airflow.wait_for(
-        "every file archived or quarantined", lambda: _settled(installed, expected), 900
-    )
+    assert airflow.sampler is not None
+    with airflow.sampler.counting_requests():
+        seconds = airflow.wait_for(
+            "every file archived or quarantined", lambda: _settled(installed, expected), 900
+        )
     _figure(f"{expected} files from upload to archive/ or failed/ (Airflow in pods)", seconds)
 
     archived = sorted(store.list("archive/"))
