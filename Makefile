@@ -237,7 +237,7 @@ port-forward: ## Forward the UIs and PostgreSQL to localhost (when not using kin
 status: ## Pods, Jobs, CronJobs and the latest file runs (mdp_ingest_file, one per file)
 	$(KUBECTL) get pods,jobs,cronjobs
 	-$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- \
-	  airflow dags list-runs mdp_ingest_file -o table 2>/dev/null | head -n 12
+	  airflow dags list-runs mdp_ingest_file -o table 2>/dev/null | sed -n 1,12p
 
 .PHONY: credentials
 credentials: ## Print every UI's URL, user and password
@@ -259,8 +259,9 @@ demo: ## Run the generator once per dataset, trigger a sweep (mdp_ingest), show 
 	$(KUBECTL) wait --for=condition=complete job -l app.kubernetes.io/name=generator --timeout=5m
 	$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- airflow dags trigger mdp_ingest
 	@echo "waiting 90 s for the run ..."; sleep 90
+	@# sed, not head: head exits early, the writer gets SIGPIPE and pipefail fails the recipe.
 	$(KUBECTL) exec $(call first_pod,$(SCHEDULER_SELECTOR)) -c scheduler -- \
-	  airflow dags list-runs mdp_ingest_file -o table | head -n 12
+	  airflow dags list-runs mdp_ingest_file -o table | sed -n 1,12p
 	$(KUBECTL) exec statefulset/mdp-postgresql -- sh -c 'psql -U "$$POSTGRES_USER" -d warehouse -c \
 	  "SELECT status, count(*) FROM audit.file_ingestion_log GROUP BY 1" -c \
 	  "SELECT (SELECT count(*) FROM warehouse.sales) AS sales_rows, (SELECT count(*) FROM warehouse.video_snapshots) AS video_snapshot_rows"'
