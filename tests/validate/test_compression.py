@@ -15,7 +15,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mdp import layout
 from mdp.audit import AuditLog
 from mdp.storage import ObjectStore
 from mdp.validate.compression import (
@@ -29,6 +28,7 @@ from mdp.validate.errors import FileRejected
 from mdp.validate.step import Outcome, validate_object
 from tests.support.contracts import use_contracts
 from tests.support.samples import sales_rows, to_csv, to_json_array, to_jsonl
+from tests.validate.outputs import error_report
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 ROWS = sales_rows(40)
@@ -50,13 +50,6 @@ FORMATS: dict[str, tuple[Callable[[], bytes], str]] = {
     "jsonl": (lambda: to_jsonl(ROWS), "jsonl"),
 }
 CODEC_NAMES = {"gz": "gzip", "zst": "zstd", "bz2": "bz2"}
-
-
-def _report(store: ObjectStore, key: str) -> dict[str, object]:
-    failed = layout.failed_key(layout.FailedStage.VALIDATION, layout.IncomingKey.parse(key))
-    report = store.get_json(layout.error_report_key(failed))
-    assert report is not None
-    return report
 
 
 @pytest.mark.parametrize(
@@ -185,7 +178,7 @@ def test_a_corrupt_or_truncated_stream_is_rejected_as_corrupt_compression(
     result = validate_object(key, "r1", store, audit, now=NOW)
 
     assert result.outcome is Outcome.REJECTED
-    report = _report(store, key)
+    report = error_report(store, key)
     assert report["rule"] == "corrupt_compression", report
     assert audit.get(result.record_id).status == "validation_failed"
 
@@ -199,7 +192,7 @@ def test_garbage_inside_a_gzip_stream_is_corrupt_compression(
     store.put_bytes("incoming/sales/bad.jsonl.gz", bytes(data), "application/gzip")
     result = validate_object("incoming/sales/bad.jsonl.gz", "r1", store, audit, now=NOW)
     assert result.outcome is Outcome.REJECTED
-    assert _report(store, "incoming/sales/bad.jsonl.gz")["rule"] == "corrupt_compression"
+    assert error_report(store, "incoming/sales/bad.jsonl.gz")["rule"] == "corrupt_compression"
 
 
 @pytest.mark.integration
@@ -215,7 +208,7 @@ def test_a_zip_bomb_stops_at_the_contracts_limit(
     result = validate_object("incoming/sales/bomb.csv.gz", "r1", store, audit, now=NOW)
 
     assert result.outcome is Outcome.REJECTED
-    report = _report(store, "incoming/sales/bomb.csv.gz")
+    report = error_report(store, "incoming/sales/bomb.csv.gz")
     assert report["rule"] == "uncompressed_too_large", report
     assert report["details"] == {"codec": "gzip", "limit": 10 * 2**20}
 
@@ -230,7 +223,7 @@ def test_the_global_limit_applies_when_the_contract_sets_none(
         "incoming/sales/a.csv.gz", "r1", store, audit, now=NOW, max_uncompressed_bytes=1000
     )
     assert result.outcome is Outcome.REJECTED
-    assert _report(store, "incoming/sales/a.csv.gz")["rule"] == "uncompressed_too_large"
+    assert error_report(store, "incoming/sales/a.csv.gz")["rule"] == "uncompressed_too_large"
 
 
 @pytest.mark.integration
@@ -249,7 +242,7 @@ def test_a_codec_suffix_that_disagrees_with_the_content_is_rejected(
     store.put_bytes(key, data, "application/octet-stream")
     result = validate_object(key, "r1", store, audit, now=NOW)
     assert result.outcome is Outcome.REJECTED
-    assert _report(store, key)["rule"] == "compression_mismatch"
+    assert error_report(store, key)["rule"] == "compression_mismatch"
 
 
 @pytest.mark.integration
@@ -257,7 +250,7 @@ def test_the_format_inside_must_agree_with_the_name(store: ObjectStore, audit: A
     store.put_bytes("incoming/sales/a.csv.gz", gzip.compress(to_jsonl(ROWS)), "application/gzip")
     result = validate_object("incoming/sales/a.csv.gz", "r1", store, audit, now=NOW)
     assert result.outcome is Outcome.REJECTED
-    assert _report(store, "incoming/sales/a.csv.gz")["rule"] == "format_mismatch"
+    assert error_report(store, "incoming/sales/a.csv.gz")["rule"] == "format_mismatch"
 
 
 @pytest.mark.integration
@@ -267,6 +260,6 @@ def test_parquet_inside_gzip_is_refused(store: ObjectStore, audit: AuditLog) -> 
     store.put_bytes("incoming/sales/a.parquet.gz", gzip.compress(buf.getvalue()), "x")
     result = validate_object("incoming/sales/a.parquet.gz", "r1", store, audit, now=NOW)
     assert result.outcome is Outcome.REJECTED
-    report = _report(store, "incoming/sales/a.parquet.gz")
+    report = error_report(store, "incoming/sales/a.parquet.gz")
     assert report["rule"] == "unknown_format"
     assert "compress themselves" in report["message"], report["message"]

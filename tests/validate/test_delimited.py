@@ -3,21 +3,19 @@ through the real validate step on MinIO and PostgreSQL."""
 
 from __future__ import annotations
 
-import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
-from mdp import layout
 from mdp.audit import AuditLog
 from mdp.contracts import CsvDialect
 from mdp.storage import ObjectStore
 from mdp.validate.step import Outcome, StepResult, validate_object
 from tests.support.contracts import use_contracts
 from tests.support.samples import SALES_HEADER, sales_rows, to_csv
+from tests.validate.outputs import error_report, staged_rows
 
 pytestmark = pytest.mark.integration
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
@@ -30,18 +28,6 @@ def _validate(store: ObjectStore, audit: AuditLog, key: str, data: bytes) -> Ste
     return validate_object(key, "r1", store, audit, now=NOW)
 
 
-def _staged(store: ObjectStore, result: StepResult) -> list[dict[str, Any]]:
-    data = b"".join(store.stream(result.detail["staging"]))
-    return pq.read_table(io.BytesIO(data)).to_pylist()
-
-
-def _report(store: ObjectStore, key: str) -> dict[str, Any]:
-    failed = layout.failed_key(layout.FailedStage.VALIDATION, layout.IncomingKey.parse(key))
-    report = store.get_json(layout.error_report_key(failed))
-    assert report is not None
-    return report
-
-
 def _lines(rows: list[dict[str, Any]], sep: str, cell: Any = str) -> str:
     return "\n".join(
         [sep.join(SALES_HEADER)] + [sep.join(cell(k, r[k]) for k in SALES_HEADER) for r in rows]
@@ -52,7 +38,7 @@ def test_tsv_means_tab(store: ObjectStore, audit: AuditLog) -> None:
     result = _validate(store, audit, "incoming/sales/a.tsv", to_csv(sales_rows(40), delimiter="\t"))
     assert result.outcome is Outcome.ACCEPTED, result.detail
     assert audit.get(result.record_id).format == "tsv"
-    assert len(_staged(store, result)) == 40
+    assert len(staged_rows(store, result)) == 40
 
 
 def test_a_comma_file_named_tsv_gets_the_hint_naming_the_tab(
@@ -60,7 +46,7 @@ def test_a_comma_file_named_tsv_gets_the_hint_naming_the_tab(
 ) -> None:
     result = _validate(store, audit, "incoming/sales/a.tsv", to_csv(sales_rows(40)))
     assert result.outcome is Outcome.REJECTED
-    report = _report(store, "incoming/sales/a.tsv")
+    report = error_report(store, "incoming/sales/a.tsv")
     assert report["rule"] == "missing_columns"
     assert "delimited by something other than '\\t'?" in report["message"], report["message"]
 
@@ -76,7 +62,7 @@ def test_the_contracts_delimiter(
     assert tsv.outcome is Outcome.ACCEPTED, tsv.detail
     bad = _validate(store, audit, "incoming/sales/c.csv", to_csv(sales_rows(42)))
     assert bad.outcome is Outcome.REJECTED
-    message = _report(store, "incoming/sales/c.csv")["message"]
+    message = error_report(store, "incoming/sales/c.csv")["message"]
     assert "delimited by something other than ';'?" in message, message
 
 
@@ -88,7 +74,7 @@ def test_the_contracts_quote(
     text = _lines(rows, ",", lambda k, v: "'O''Brien, Ann'" if k == "customer_name" else str(v))
     result = _validate(store, audit, "incoming/sales/a.csv", text.encode())
     assert result.outcome is Outcome.ACCEPTED, result.detail
-    assert _staged(store, result)[0]["customer_name"] == "O'Brien, Ann"
+    assert staged_rows(store, result)[0]["customer_name"] == "O'Brien, Ann"
 
 
 def test_the_contracts_escape(
@@ -101,7 +87,7 @@ def test_the_contracts_escape(
     )
     result = _validate(store, audit, "incoming/sales/a.csv", text.encode())
     assert result.outcome is Outcome.ACCEPTED, result.detail
-    assert _staged(store, result)[0]["customer_name"] == 'Ada "The Countess"'
+    assert staged_rows(store, result)[0]["customer_name"] == 'Ada "The Countess"'
 
 
 def test_a_file_without_a_header(
@@ -111,7 +97,7 @@ def test_a_file_without_a_header(
     body = to_csv(sales_rows(40)).split(b"\n", 1)[1]
     result = _validate(store, audit, "incoming/sales/a.csv", body)
     assert result.outcome is Outcome.ACCEPTED, result.detail
-    staged = _staged(store, result)
+    staged = staged_rows(store, result)
     assert (len(staged), staged[0]["sale_id"]) == (40, "S000001")
 
 
@@ -122,7 +108,7 @@ def test_a_row_of_the_wrong_width_without_a_header_is_malformed(
     body = to_csv(sales_rows(40)).split(b"\n", 1)[1] + b"S9,2026-03-01T10:00:00Z\n"
     result = _validate(store, audit, "incoming/sales/a.csv", body)
     assert result.outcome is Outcome.REJECTED
-    assert _report(store, "incoming/sales/a.csv")["rule"] == "malformed_csv"
+    assert error_report(store, "incoming/sales/a.csv")["rule"] == "malformed_csv"
 
 
 @pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "utf-8-sig", "utf-8"])
@@ -140,7 +126,7 @@ def test_each_encoding_is_transcoded(
         assert data.startswith(b"\xef\xbb\xbf")
     result = _validate(store, audit, "incoming/sales/a.csv", data)
     assert result.outcome is Outcome.ACCEPTED, result.detail
-    staged = _staged(store, result)
+    staged = staged_rows(store, result)
     assert staged[0]["sale_id"] == "S000001"
     assert {r["customer_name"] for r in staged} == {name}
 
@@ -153,7 +139,7 @@ def test_bytes_the_encoding_does_not_have_are_an_encoding_reject(
     data = to_csv(sales_rows(40)).replace(b"Ada Lovelace", b"Ada \x81 Lovelace")
     result = _validate(store, audit, "incoming/sales/a.csv", data)
     assert result.outcome is Outcome.REJECTED
-    report = _report(store, "incoming/sales/a.csv")
+    report = error_report(store, "incoming/sales/a.csv")
     assert (report["rule"], report["details"]) == ("encoding", {"encoding": "cp1252"})
 
 

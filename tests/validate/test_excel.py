@@ -10,10 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 
-from mdp import layout
 from mdp.audit import AuditLog
 from mdp.storage import ObjectStore
 from mdp.validate.excel import cell_text
@@ -21,6 +19,7 @@ from mdp.validate.step import Outcome, StepResult, validate_object
 from tests.support.contracts import use_contracts
 from tests.support.samples import SALES_HEADER, sales_rows, to_csv
 from tests.support.workbooks import encrypted_workbook, with_cached_values, workbook
+from tests.validate.outputs import error_report, staged_rows
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 TOTAL = SALES_HEADER.index("total_amount")
@@ -41,18 +40,6 @@ def sales_sheet(n: int = 40, *, formulas: bool = False) -> list[list[Any]]:
 def _validate(store: ObjectStore, audit: AuditLog, key: str, data: bytes) -> StepResult:
     store.put_bytes(key, data, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
     return validate_object(key, "r1", store, audit, now=NOW)
-
-
-def _staged(store: ObjectStore, result: StepResult) -> list[dict[str, Any]]:
-    data = b"".join(store.stream(result.detail["staging"]))
-    return pq.read_table(io.BytesIO(data)).to_pylist()
-
-
-def _report(store: ObjectStore, key: str) -> dict[str, Any]:
-    failed = layout.failed_key(layout.FailedStage.VALIDATION, layout.IncomingKey.parse(key))
-    report = store.get_json(layout.error_report_key(failed))
-    assert report is not None
-    return report
 
 
 @pytest.mark.parametrize(
@@ -90,7 +77,7 @@ def test_the_first_sheet_is_validated_with_typed_checks(
     assert result.detail["violations"] == [
         {"rule": "minimum", "column": "quantity", "count": 1, "rows": [4]}
     ]
-    staged = _staged(store, result)
+    staged = staged_rows(store, result)
     assert staged[0]["sale_timestamp"] == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     assert (staged[0]["quantity"], staged[0]["unit_price"]) == (3, 2.5)
 
@@ -103,7 +90,7 @@ def test_the_sheet_the_contract_names(
     data = workbook({"Cover": [["March export"]], "Sales": sales_sheet()})
     result = _validate(store, audit, "incoming/sales/march.xlsx", data)
     assert result.outcome is Outcome.ACCEPTED, result.detail
-    assert len(_staged(store, result)) == 40
+    assert len(staged_rows(store, result)) == 40
 
 
 @pytest.mark.integration
@@ -114,7 +101,7 @@ def test_a_missing_sheet_is_rejected_naming_the_sheets(
     data = workbook({"Cover": [["March export"]], "Data": sales_sheet()})
     result = _validate(store, audit, "incoming/sales/march.xlsx", data)
     assert result.outcome is Outcome.REJECTED
-    report = _report(store, "incoming/sales/march.xlsx")
+    report = error_report(store, "incoming/sales/march.xlsx")
     assert report["rule"] == "missing_sheet"
     assert report["details"] == {"sheet": "Sales", "sheets": ["Cover", "Data"]}
 
@@ -124,7 +111,7 @@ def test_formulas_are_read_by_their_cached_values(store: ObjectStore, audit: Aud
     data = with_cached_values(workbook({"Sales": sales_sheet(formulas=True)}), "7.5")
     result = _validate(store, audit, "incoming/sales/march.xlsx", data)
     assert result.outcome is Outcome.ACCEPTED, result.detail
-    assert {r["total_amount"] for r in _staged(store, result)} == {7.5}
+    assert {r["total_amount"] for r in staged_rows(store, result)} == {7.5}
 
 
 @pytest.mark.integration
@@ -135,7 +122,7 @@ def test_a_formula_never_computed_is_a_missing_value(store: ObjectStore, audit: 
         store, audit, "incoming/sales/march.xlsx", workbook({"Sales": sales_sheet(formulas=True)})
     )
     assert result.outcome is Outcome.REJECTED
-    report = _report(store, "incoming/sales/march.xlsx")
+    report = error_report(store, "incoming/sales/march.xlsx")
     assert report["rule"] == "reject_ratio"
     assert report["violations"][0]["rule"] == "not_null"
 
@@ -144,7 +131,7 @@ def test_a_formula_never_computed_is_a_missing_value(store: ObjectStore, audit: 
 def test_a_password_protected_workbook_is_rejected(store: ObjectStore, audit: AuditLog) -> None:
     result = _validate(store, audit, "incoming/sales/march.xlsx", encrypted_workbook())
     assert result.outcome is Outcome.REJECTED
-    assert _report(store, "incoming/sales/march.xlsx")["rule"] == "encrypted_workbook"
+    assert error_report(store, "incoming/sales/march.xlsx")["rule"] == "encrypted_workbook"
 
 
 @pytest.mark.integration
@@ -152,7 +139,7 @@ def test_a_legacy_ole_file_is_not_called_encrypted(store: ObjectStore, audit: Au
     data = encrypted_workbook().replace("EncryptedPackage".encode("utf-16-le"), bytes(32))
     result = _validate(store, audit, "incoming/sales/march.xls", data)
     assert result.outcome is Outcome.REJECTED
-    report = _report(store, "incoming/sales/march.xls")
+    report = error_report(store, "incoming/sales/march.xls")
     assert report["rule"] == "unknown_format"
     assert "legacy .xls" in report["message"], report["message"]
 
@@ -181,7 +168,7 @@ def test_what_is_not_a_workbook_is_rejected(
     key = f"incoming/sales/{name}"
     result = _validate(store, audit, key, content())
     assert result.outcome is Outcome.REJECTED
-    report = _report(store, key)
+    report = error_report(store, key)
     assert report["rule"] == rule
     assert says in report["message"], report["message"]
 
@@ -193,5 +180,5 @@ def test_a_workbook_expanding_past_the_limit_is_refused_unopened(
     use_contracts(monkeypatch, tmp_path, max_uncompressed_bytes=20_000)
     result = _validate(store, audit, "incoming/sales/big.xlsx", workbook({"S": sales_sheet(200)}))
     assert result.outcome is Outcome.REJECTED
-    report = _report(store, "incoming/sales/big.xlsx")
+    report = error_report(store, "incoming/sales/big.xlsx")
     assert (report["rule"], report["details"]) == ("uncompressed_too_large", {"limit": 20_000})
