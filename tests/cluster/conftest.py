@@ -248,6 +248,18 @@ def _bin_dir(program: str) -> Path:
     return Path(shutil.which(program) or program).resolve().parent
 
 
+def kube_context(cluster: Cluster) -> str:
+    return str(yaml.safe_load(cluster.kubeconfig.read_text())["current-context"])
+
+
+def user_env(cluster: Cluster) -> dict[str, str]:
+    """A user's shell on this cluster: its kubeconfig, and kubectl on PATH by name."""
+    return os.environ | {
+        "KUBECONFIG": str(cluster.kubeconfig),
+        "PATH": f"{_bin_dir(cluster.kubectl_bin)}{os.pathsep}{os.environ['PATH']}",
+    }
+
+
 def make_deploy(cluster: Cluster) -> float:
     """``make deploy`` as a user runs it, on this cluster: both releases, our chart with the
     local values, the official Airflow chart from AIRFLOW_CHART with the local overlay."""
@@ -255,23 +267,17 @@ def make_deploy(cluster: Cluster) -> float:
         pytest.fail(
             f"no official Airflow chart at {AIRFLOW_CHART} (set MDP_AIRFLOW_CHART)", pytrace=False
         )
-    config = yaml.safe_load(cluster.kubeconfig.read_text())
-    env = os.environ | {
-        "KUBECONFIG": str(cluster.kubeconfig),
-        # `make deploy` calls kubectl by name, as on a user's machine.
-        "PATH": f"{_bin_dir(cluster.kubectl_bin)}{os.pathsep}{os.environ['PATH']}",
-    }
     started = time.monotonic()
     done = subprocess.run(
         [
             "make", "--no-print-directory", "deploy",
-            f"KUBE_CONTEXT={config['current-context']}",
+            f"KUBE_CONTEXT={kube_context(cluster)}",
             f"HELM={helm()}",
             f"MDP_VALUES={VALUES}",
             f"AIRFLOW_CHART={AIRFLOW_CHART}",
             f"AIRFLOW_VALUES={AIRFLOW_VALUES}",
         ],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=2400, check=False,
+        cwd=ROOT, env=user_env(cluster), capture_output=True, text=True, timeout=2400, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         raise ClusterError(

@@ -18,26 +18,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from minio import Minio
 
 from tests.cluster.airflow import Airflow
-from tests.cluster.conftest import ROOT, Cluster, Installed, _bin_dir, wait_until
+from tests.cluster.conftest import ROOT, Cluster, Installed, kube_context, user_env, wait_until
 from tests.support.port_forwards import documented_port_forwards
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
-
-
-def _user_env(cluster: Cluster) -> dict[str, str]:
-    """A user's shell on this cluster: its kubeconfig, kubectl on PATH."""
-    return os.environ | {
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PATH": f"{_bin_dir(cluster.kubectl_bin)}{os.pathsep}{os.environ['PATH']}",
-    }
-
-
-def _context(cluster: Cluster) -> str:
-    return str(yaml.safe_load(cluster.kubeconfig.read_text())["current-context"])
 
 
 def _listening(port: int) -> bool:
@@ -49,7 +36,7 @@ def _listening(port: int) -> bool:
 @pytest.fixture(scope="module")
 def forwarded(installed: Installed) -> Iterator[list[int]]:
     """Every documented port-forward running, as the user started them; their local ports."""
-    env = _user_env(installed.cluster)
+    env = user_env(installed.cluster)
     processes, ports = [], []
     for line in documented_port_forwards():
         argv = shlex.split(line)
@@ -119,8 +106,8 @@ def test_the_documented_port_forwards_reach_airflow_minio_metabase_and_postgres(
 
 def _make(cluster: Cluster, target: str, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["make", "--no-print-directory", target, f"KUBE_CONTEXT={_context(cluster)}"],
-        cwd=ROOT, env=_user_env(cluster), capture_output=True, text=True, timeout=timeout,
+        ["make", "--no-print-directory", target, f"KUBE_CONTEXT={kube_context(cluster)}"],
+        cwd=ROOT, env=user_env(cluster), capture_output=True, text=True, timeout=timeout,
         check=False,
     )  # fmt: skip
 
@@ -139,8 +126,8 @@ def test_make_status_credentials_logs_and_demo_work_against_the_cluster(
     assert f"password {cluster.secret('mdp-minio-root')['password']}" in credentials.stdout
     # `make logs` follows the scheduler's log until stopped.
     logs = subprocess.Popen(
-        ["make", "--no-print-directory", "logs", f"KUBE_CONTEXT={_context(cluster)}"],
-        cwd=ROOT, env=_user_env(cluster), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        ["make", "--no-print-directory", "logs", f"KUBE_CONTEXT={kube_context(cluster)}"],
+        cwd=ROOT, env=user_env(cluster), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, start_new_session=True,
     )  # fmt: skip
     time.sleep(15)
