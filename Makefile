@@ -16,6 +16,7 @@ MINIO_BIN := $(TOOLS_CACHE)/minio-$(MINIO_VERSION)/minio
 HELM_BUILD := b2
 HELM_BIN := $(TOOLS_CACHE)/helm-$(HELM_VERSION)-$(HELM_BUILD)/helm
 STATSD_EXPORTER_BIN := $(TOOLS_CACHE)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
+KIND_BIN := $(TOOLS_CACHE)/kind-$(KIND_VERSION)/kind
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # Kubernetes: the kind cluster, the namespace of both releases, and how long `deploy` waits.
@@ -76,7 +77,7 @@ dev: tools ## Set up: Python environment from uv.lock, plus the MinIO server bin
 	@echo "ready: run 'make test'"
 
 .PHONY: tools
-tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm $(TOOLS_BIN)/statsd_exporter ## Build the pinned MinIO server, helm (with its version ldflags) and the StatsD exporter via go install (cached)
+tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm $(TOOLS_BIN)/statsd_exporter $(TOOLS_BIN)/kind ## Build the pinned MinIO server, helm (with its version ldflags), the StatsD exporter and kind via go install (cached)
 
 $(MINIO_BIN):
 	@command -v go >/dev/null || { echo "error: Go is needed to build MinIO (https://go.dev/doc/install)"; exit 1; }
@@ -98,6 +99,16 @@ $(STATSD_EXPORTER_BIN):
 $(TOOLS_BIN)/statsd_exporter: $(STATSD_EXPORTER_BIN)
 	mkdir -p $(TOOLS_BIN)
 	ln -sf $(STATSD_EXPORTER_BIN) $@
+
+# kind, at the version `make cluster-up` is tested with (its minimum is KIND_MIN_VERSION).
+$(KIND_BIN):
+	@command -v go >/dev/null || { echo "error: Go is needed to build kind (https://go.dev/doc/install)"; exit 1; }
+	mkdir -p $(dir $@)
+	CGO_ENABLED=0 GOBIN=$(dir $@) go install -trimpath -ldflags "-s -w" $(KIND_MODULE)@$(KIND_VERSION)
+
+$(TOOLS_BIN)/kind: $(KIND_BIN)
+	mkdir -p $(TOOLS_BIN)
+	ln -sf $(KIND_BIN) $@
 
 # helm sets its version and default Kubernetes version with -X ldflags in its own Makefile; a bare
 # `go install` leaves "v3.22" and Kubernetes v1.20, so `helm template` without --kube-version
@@ -196,6 +207,9 @@ cluster-up: ## Check prerequisites, create/reuse the kind cluster, build, deploy
 .PHONY: cluster-down
 cluster-down: ## Delete the kind cluster and everything in it (volumes included)
 	kind delete cluster --name $(CLUSTER)
+	@# kind leaves its Docker network behind; remove it once no kind cluster is left on it.
+	if [ -z "$$(kind get clusters 2>/dev/null)" ] && $(DOCKER) network inspect kind >/dev/null 2>&1; then \
+	  $(DOCKER) network rm kind >/dev/null && echo "removed Docker network kind"; fi
 
 .PHONY: images
 images: ## Build images/python-base, then every image of images/list (IMAGE_TAG, DOCKER_BUILD_FLAGS)
@@ -283,6 +297,8 @@ quickstart-down: ## Stop a running quickstart's servers and delete their data
 CLUSTER_STATE_DIR ?= /var/lib/mdp-local-cluster
 export CLUSTER_STATE_DIR
 LOCAL_KUBECTL := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)/bin/kubectl
+# The Docker scripts/local-cluster/images.sh starts for the test's builds and kind's nodes.
+TEST_DOCKER_HOST := unix:///var/lib/mdp-local-docker/docker.sock
 LOCAL_CLUSTER_ENV := MDP_CLUSTER_KUBECONFIG=$(CLUSTER_STATE_DIR)/admin.kubeconfig MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL)
 
 .PHONY: cluster-local
@@ -306,17 +322,20 @@ test-cluster-faults: ## test-cluster plus the fault tests: platform pods deleted
 	$(MAKE) test-cluster CLUSTER_TESTS=
 
 .PHONY: test-cluster
-test-cluster: tools ## The platform end to end on the local test cluster (starts it, tests, stops it)
+test-cluster: tools ## The platform end to end on kind: make cluster-up, the tests, make cluster-down (needs root)
 	scripts/local-cluster/build.sh
 	scripts/local-cluster/cluster.sh host-state > .host-state.before
 	status=0; \
-	{ scripts/local-cluster/cluster.sh up \
-	  && scripts/local-cluster/images.sh all \
-	  && $(LOCAL_CLUSTER_ENV) $(UV) run --locked pytest -s tests/cluster $(CLUSTER_TESTS) $(PYTEST_ARGS); } || status=$$?; \
-	scripts/local-cluster/cluster.sh down || status=1; \
+	{ scripts/local-cluster/images.sh standins \
+	  && node_image="$$(scripts/local-cluster/images.sh kind-node)" \
+	  && DOCKER_HOST=$(TEST_DOCKER_HOST) MDP_KIND_NODE_IMAGE="$$node_image" MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL) \
+	     $(UV) run --locked pytest -s tests/cluster $(CLUSTER_TESTS) $(PYTEST_ARGS); } || status=$$?; \
+	if DOCKER_HOST=$(TEST_DOCKER_HOST) $(TOOLS_BIN)/kind get clusters 2>/dev/null | grep -qx $(CLUSTER); then \
+	  echo "error: the tests left the kind cluster $(CLUSTER) behind; deleting it"; status=1; \
+	  DOCKER_HOST=$(TEST_DOCKER_HOST) $(TOOLS_BIN)/kind delete cluster --name $(CLUSTER) || true; fi; \
 	scripts/local-cluster/images.sh docker-down || true; \
 	scripts/local-cluster/cluster.sh host-state > .host-state.after; \
 	if ! diff -u .host-state.before .host-state.after; then \
-	  echo "error: the local cluster left the changes above behind"; status=1; fi; \
+	  echo "error: the cluster test left the changes above behind"; status=1; fi; \
 	rm -f .host-state.before .host-state.after; \
 	exit $$status

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # `make cluster-up`: checks, a kind cluster (reused when it exists), images, both releases, and
-# the URLs at the end. Safe to run again. FORCE=1 skips the capacity check.
+# the URLs at the end. Safe to run again. FORCE=1 skips the capacity check; KIND_NODE_IMAGE
+# (default: versions.env) picks another node image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+node_image="${KIND_NODE_IMAGE:-}"
 source versions.env
+KIND_NODE_IMAGE="${node_image:-$KIND_NODE_IMAGE}"
 CLUSTER="${CLUSTER:-mdp}"
 NAMESPACE="${NAMESPACE:-mdp}"
 TIMEOUT="${TIMEOUT:-15m}"

@@ -16,7 +16,7 @@ CACHE="${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mini-data-platform/tools}"
 K8S_DIR="$CACHE/kubernetes-$KUBERNETES_VERSION"
 COREDNS_DIR="$CACHE/coredns-$COREDNS_VERSION"
 PAUSE_DIR="$CACHE/pause-$PAUSE_VERSION"
-K8S_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+K8S_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 command -v go >/dev/null || { echo "error: Go is needed to build Kubernetes (https://go.dev/doc/install)" >&2; exit 1; }

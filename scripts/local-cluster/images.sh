@@ -6,13 +6,17 @@
 #                           (tests/cluster/standins: mmdebstrap + docker import, then Debian packages)
 #   images.sh build         `make images` with the stand-ins as base-image build arguments
 #   images.sh load          hand every image to the cluster's containerd (docker save | ctr import)
+#   images.sh kind-node     build the kind node image stand-in (tests/cluster/kind/node-image.sh)
 #   images.sh docker-down   stop that Docker
 #   images.sh all           docker-up, standins, build, load (Docker is left running; down stops it)
 #
 # Docker runs with its own socket and exec root under the cluster's state directory, its image
 # store in the tool cache (so a second CI run on the same machine reuses every layer), no bridge
 # and no iptables rules of its own: builds use the host network (`--network host`) to reach the
-# package registries, and nothing else changes on the machine.
+# package registries, and nothing else changes on the machine. kind's nodes need two things of it:
+# published ports through Docker's userland proxy (no iptables), and `--privileged` containers,
+# which this machine refuses one capability of (tests/cluster/kind/runc-without-sys-resource, the
+# daemon's default runtime, drops it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=versions.env
@@ -42,7 +46,7 @@ STATSD_BINARY="$CACHE/statsd_exporter-$STATSD_EXPORTER_VERSION/statsd_exporter"
 IMAGE_TAG="${IMAGE_TAG:-dev}"
 UPGRADED_AIRFLOW="mini-data-platform/airflow:$IMAGE_TAG-upgraded"
 
-log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[images] error: %s\n' "$*" >&2; exit 1; }
 docker() { "$DOCKER_CLI" "$@"; }
 
@@ -54,7 +58,8 @@ docker_up() {
   log "starting dockerd (image store $DOCKER_ROOT)"
   setsid dockerd --host "$DOCKER_HOST" --data-root "$DOCKER_ROOT" --exec-root "$DOCKER_STATE/exec" \
     --pidfile "$DOCKER_STATE/dockerd.pid" --bridge none --iptables=false --ip6tables=false \
-    --ip-forward=false --ip-masq=false --userland-proxy=false \
+    --ip-forward=false --ip-masq=false --userland-proxy=true \
+    --add-runtime "mdp-runc=$PWD/tests/cluster/kind/runc-without-sys-resource" --default-runtime mdp-runc \
     >"$DOCKER_STATE/dockerd.log" 2>&1 </dev/null &
   local deadline=$((SECONDS + 60))
   until docker info >/dev/null 2>&1; do
@@ -175,6 +180,7 @@ case "${1:-}" in
   standins) docker_up; build_standins ;;
   build) docker_up; build_images ;;
   load) load_images ;;
+  kind-node) docker_up; DOCKER_CLI="$DOCKER_CLI" tests/cluster/kind/node-image.sh ;;
   all) docker_up; build_standins; build_images; load_images ;;
-  *) echo "usage: $0 docker-up|standins|build|load|docker-down|all" >&2; exit 2 ;;
+  *) echo "usage: $0 docker-up|standins|build|load|kind-node|docker-down|all" >&2; exit 2 ;;
 esac

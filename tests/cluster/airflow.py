@@ -131,23 +131,17 @@ class Airflow:
         return self.read_in("api-server", "api-server", "python", "-c", script).strip()
 
 
-def _working_set(pod: dict[str, Any], container: str) -> int | None:
+def _working_set(
+    pod: dict[str, Any], container: str, cgroups: dict[str, dict[str, int]]
+) -> int | None:
     """A running container's memory working set (usage minus inactive page cache, as the
-    kubelet counts it) from its cgroup (v1, kubelet's cgroupfs layout)."""
+    kubelet counts it), from the node's cgroups (Cluster.memory_cgroups)."""
     statuses = pod["status"].get("containerStatuses") or []
     status = next((c for c in statuses if c["name"] == container), None)
     if not status or not status.get("containerID") or "running" not in status.get("state", {}):
         return None
-    container_id = status["containerID"].split("://", 1)[1]
-    qos = pod["status"]["qosClass"].lower()
-    parts = ["kubepods"] + ([] if qos == "guaranteed" else [qos])
-    path = Path("/sys/fs/cgroup/memory", *parts, f"pod{pod['metadata']['uid']}", container_id)
-    try:
-        usage = int((path / "memory.usage_in_bytes").read_text())
-        stat = dict(line.split() for line in (path / "memory.stat").read_text().splitlines())
-    except OSError:
-        return None
-    return usage - int(stat.get("total_inactive_file", 0))
+    found = cgroups.get(status["containerID"].split("://", 1)[1])
+    return None if found is None else found["usage"] - found["inactive_file"]
 
 
 def quantity(text: str) -> float:
@@ -223,10 +217,11 @@ class MemorySampler:
                 max(self.peak_requests[0], cpu),
                 max(self.peak_requests[1], memory),
             )
+        cgroups = self.airflow.installed.cluster.memory_cgroups()
         for pod in (p for p in live if p["metadata"]["labels"].get("release") == "airflow"):
             component = pod["metadata"]["labels"].get("component", "?")
             for container in pod["spec"]["containers"]:
-                used = _working_set(pod, container["name"])
+                used = _working_set(pod, container["name"], cgroups)
                 if used is None:
                     continue
                 key = (component, container["name"])

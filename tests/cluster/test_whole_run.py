@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.cluster.airflow import Airflow, quantity
-from tests.cluster.conftest import NAMESPACE, STATE, Installed, wait_until
+from tests.cluster.conftest import NAMESPACE, Installed, wait_until
 from tests.support.versions import VERSIONS
 
 pytestmark = [pytest.mark.cluster]
@@ -33,7 +33,7 @@ KIND_CONTROL_PLANE = (1000, 1.5 * 2**30)
 def test_no_image_was_ever_pulled(installed: Installed) -> None:
     pulling = [e for e in installed.cluster.events() if e.get("reason") == "Pulling"]
     assert pulling == []
-    log = (STATE / "logs" / "containerd.log").read_text(errors="replace")
+    log = installed.cluster.node("journalctl", "-u", "containerd", "--no-pager", "-o", "cat")
     assert "PullImage" not in log
 
 

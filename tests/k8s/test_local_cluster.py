@@ -23,7 +23,11 @@ def _bin(name: str) -> str:
 
 
 def test_scripts_pass_shellcheck() -> None:
-    files = [*SCRIPTS, STANDINS / "postgres" / "docker-entrypoint.sh"]
+    kind = ROOT / "tests" / "cluster" / "kind"
+    files = [
+        *SCRIPTS, STANDINS / "postgres" / "docker-entrypoint.sh",
+        kind / "node-image.sh", kind / "kube-proxy-wrapper",
+    ]  # fmt: skip
     done = subprocess.run(
         [_bin("shellcheck"), "-x", *map(str, files)],
         capture_output=True, text=True, check=False, cwd=ROOT,
@@ -59,16 +63,19 @@ def test_versions_are_pinned_in_versions_env() -> None:
         assert not re.search(r"v1\.3\d\.\d", text), f"{script} pins a version of its own"
 
 
-def test_test_cluster_always_stops_the_cluster_and_keeps_the_test_status() -> None:
+def test_test_cluster_always_stops_docker_checks_the_host_and_keeps_the_test_status() -> None:
     recipe = subprocess.run(
         ["make", "-n", "test-cluster"], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
-    up, tests, down = (
-        recipe.index("cluster.sh up"),
+    before, node, tests, leftover, down, after = (
+        recipe.index("host-state > .host-state.before"),
+        recipe.index("images.sh kind-node"),
         recipe.index(" tests/cluster"),
-        recipe.index("cluster.sh down"),
+        recipe.index("kind delete cluster"),
+        recipe.index("images.sh docker-down"),
+        recipe.index("host-state > .host-state.after"),
     )
-    assert up < tests < down
+    assert before < node < tests < leftover < down < after
     assert "|| status=$?" in recipe
     assert recipe.rstrip().endswith("exit $status")
 
