@@ -8,13 +8,19 @@ COPY kind-files/usr/local/bin/ /usr/local/bin/
 COPY kind-files/kind/ /kind/
 COPY kind-files/etc/ /etc/
 COPY crictl /usr/local/bin/crictl
-# kind's config.toml is containerd's version-2 format, which Debian's containerd 1.6 reads; only
-# the sandbox image changes, to the pause tag kubeadm of this Kubernetes expects (PAUSE_IMAGE).
+# kind's config.toml is containerd's version-2 format, which Debian's containerd 1.6 reads. Two
+# lines change: the sandbox image, to the pause tag kubeadm of this Kubernetes expects
+# (PAUSE_IMAGE); and restrict_oom_score_adj, as kind sets it for rootless nodes: without
+# CAP_SYS_RESOURCE (see runc-without-sys-resource) no process may lower its OOM score, so
+# containerd keeps 0 and must not ask runc for the negative scores of the kubelet's pods
+# (runc then fails with "can't get final child's PID from pipe").
 ARG PAUSE_IMAGE
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN chmod 0755 /kind /kind/bin /kind/bin/* /usr/local/bin/* \
     && sed -i "s#^  sandbox_image = .*#  sandbox_image = \"${PAUSE_IMAGE}\"#" /etc/containerd/config.toml \
     && grep -q "sandbox_image = \"${PAUSE_IMAGE}\"" /etc/containerd/config.toml \
+    && sed -i "s#restrict_oom_score_adj = false#restrict_oom_score_adj = true#" /etc/containerd/config.toml \
+    && grep -q "restrict_oom_score_adj = true" /etc/containerd/config.toml \
     && ln -s /usr/bin/containerd /usr/local/bin/containerd \
     && mkdir -p /opt/cni && ln -s /usr/lib/cni /opt/cni/bin \
     && ctr oci spec \

@@ -36,6 +36,14 @@ PRELOADED=(mdp-standin/postgres:15 mdp-standin/metabase:fake "mdp-standin/statsd
 ROOTFS_PACKAGES=systemd,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,e2fsprogs,bash,ca-certificates,curl,jq,procps,containerd,runc,containernetworking-plugins
 ROOTFS_IMAGE="mdp-standin/kind-rootfs:bookworm-$(echo "$ROOTFS_PACKAGES" | sha256sum | cut -c1-12)"
 
+container=""
+# The name containerd stores an image under (docker.io/ and :latest filled in, as Docker does).
+qualified() {
+  local name="$1" first="${1%%/*}"
+  [[ "$name" == */* ]] || name="library/$name"
+  [[ "$first" == *.* || "$first" == *:* || "$first" == localhost ]] || name="docker.io/$name"
+  echo "$name"
+}
 log() { printf '[kind-node %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[kind-node] error: %s\n' "$*" >&2; exit 1; }
 docker() { "${DOCKER_CLI:-/usr/bin/docker}" "$@"; }
@@ -162,13 +170,13 @@ main() {
   build_base "$base"
   log "component images (kubeadm config images list) and the local-path-provisioner"
   build_component_images
-  local images container
+  local images
   mapfile -t images < <("$K8S_BIN/kubeadm" config images list --kubernetes-version "$KUBERNETES_VERSION" 2>/dev/null)
   images+=("mdp-standin/local-path-provisioner:$LOCAL_PATH_PROVISIONER_VERSION" "$DEBIAN_STANDIN" "${PRELOADED[@]}")
   log "$node: binaries, manifests and ${#images[@]} images into the node's containerd"
   container="mdp-kind-node-build-$$"
   docker run -d --name "$container" --privileged --entrypoint sleep "$base" infinity >/dev/null
-  trap 'docker rm -f "$container" >/dev/null 2>&1 || true' EXIT
+  trap 'docker rm -f -v "$container" >/dev/null 2>&1 || true' EXIT
   local cmd
   for cmd in kubeadm kubelet kubectl; do docker cp "$K8S_BIN/$cmd" "$container:/usr/bin/$cmd"; done
   docker exec "$container" mkdir -p /kind/manifests /etc/cni/net.d
@@ -182,8 +190,13 @@ main() {
     tries=$((tries + 1)); [ "$tries" -lt 60 ] || die "containerd did not start in the build container"
     sleep 0.5
   done
+  # Debian's ctr 1.6 imports without --label: the images are pinned one by one after.
   docker save "${images[@]}" | docker exec -i "$container" ctr -n k8s.io images import \
-    --all-platforms --no-unpack --digests --label=io.cri-containerd.pinned=pinned - >/dev/null
+    --all-platforms --no-unpack --digests - >/dev/null
+  local image
+  for image in "${images[@]}"; do
+    docker exec "$container" ctr -n k8s.io images label "$(qualified "$image")" io.cri-containerd.pinned=pinned >/dev/null
+  done
   docker exec "$container" sh -c 'pkill containerd; while pgrep containerd >/dev/null; do sleep 0.2; done; rm -f /var/log/containerd-build.log'
   docker commit --change 'ENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]' --change 'CMD []' \
     "$container" "$node" >/dev/null
