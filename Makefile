@@ -4,7 +4,11 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
+# KIND_NODE_IMAGE may come from the environment (versions.env only sets the default); make would
+# otherwise hand versions.env's value to cluster-up.sh even when the environment says otherwise.
+ENV_KIND_NODE_IMAGE := $(KIND_NODE_IMAGE)
 include versions.env
+KIND_NODE_IMAGE := $(or $(ENV_KIND_NODE_IMAGE),$(KIND_NODE_IMAGE))
 
 UV ?= uv
 # Built tools are cached per version outside the checkout, so a fresh clone reuses them.
@@ -202,7 +206,7 @@ verify: generate ## Fail when a generated file differs from what is committed
 
 .PHONY: cluster-up
 cluster-up: ## Check prerequisites, create/reuse the kind cluster, build, deploy, print URLs
-	CLUSTER=$(CLUSTER) NAMESPACE=$(NAMESPACE) TIMEOUT=$(TIMEOUT) scripts/cluster-up.sh
+	CLUSTER=$(CLUSTER) NAMESPACE=$(NAMESPACE) TIMEOUT=$(TIMEOUT) KIND_NODE_IMAGE=$(KIND_NODE_IMAGE) scripts/cluster-up.sh
 
 .PHONY: cluster-down
 cluster-down: ## Delete the kind cluster and everything in it (volumes included)

@@ -56,6 +56,8 @@ fi
 step "2/6 kind cluster '$CLUSTER'"
 if [ "$existing" = 1 ]; then
   echo "reusing the existing cluster"
+  # Its context may be missing from this kubeconfig (another shell, a new KUBECONFIG).
+  kind export kubeconfig --name "$CLUSTER" >/dev/null
 else
   kind create cluster --name "$CLUSTER" --image "$KIND_NODE_IMAGE" --config k8s/kind-config.yaml --wait 120s \
     || fail "kind could not create the cluster" "see the README's troubleshooting (docker disk space, cgroups); 'kind delete cluster --name $CLUSTER' and retry"

@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -332,9 +333,11 @@ def _leftovers(env: dict[str, str]) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster() -> Iterator[Cluster]:
     """``make cluster-up`` as a user runs it; at the end ``make cluster-down``, checked."""
-    env = _user_shell(tmp_path_factory.mktemp("user"))
+    # Not under pytest's basetemp: another pytest on the machine may prune that while this runs.
+    home = Path(tempfile.mkdtemp(prefix="mdp-user-"))
+    env = _user_shell(home)
     had_modules = Path("/lib/modules").exists()
     started = time.monotonic()
     try:
@@ -357,6 +360,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if not had_modules and modules.is_dir() and not any(modules.iterdir()):
         modules.rmdir()  # Docker made it for kind's read-only bind mount
     left = _leftovers(env)
+    shutil.rmtree(home, ignore_errors=True)
     if left:
         pytest.fail(f"make cluster-down left behind: {left}", pytrace=False)
 

@@ -106,3 +106,21 @@ def test_the_base_dockerfile_passes_hadolint() -> None:
         [hadolint, str(KIND / "base.Dockerfile")], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout
+
+
+@pytest.mark.parametrize("how", ["environment", "command line"])
+def test_make_cluster_up_hands_the_node_image_over_whichever_way_it_is_given(how: str) -> None:
+    """versions.env sets the default; a KIND_NODE_IMAGE from the environment must win over it
+    (make would otherwise pass versions.env's value on to cluster-up.sh)."""
+    env = os.environ | ({"KIND_NODE_IMAGE": "my/node:1"} if how == "environment" else {})
+    args = [] if how == "environment" else ["KIND_NODE_IMAGE=my/node:1"]
+    recipe = subprocess.run(
+        ["make", "-n", "cluster-up", *args], env=env, capture_output=True, text=True,
+        check=True, cwd=ROOT,
+    ).stdout  # fmt: skip
+    assert "KIND_NODE_IMAGE=my/node:1 scripts/cluster-up.sh" in recipe
+    default = subprocess.run(
+        ["make", "-n", "cluster-up"], env={k: v for k, v in os.environ.items()
+        if k != "KIND_NODE_IMAGE"}, capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout  # fmt: skip
+    assert f"KIND_NODE_IMAGE={VERSIONS['KIND_NODE_IMAGE']} " in default
