@@ -295,27 +295,11 @@ quickstart: tools ## Run the whole pipeline locally on throwaway MinIO + Postgre
 quickstart-down: ## Stop a running quickstart's servers and delete their data
 	$(UV) run --locked python -m mdp.quickstart --down
 
-##@ Local test cluster (a real single-node Kubernetes on this machine, no kind; needs root)
+##@ The cluster test (kind with a node image built here; needs root)
 
-# Where the cluster keeps its state; exported, so every script and the tests agree on it.
-CLUSTER_STATE_DIR ?= /var/lib/mdp-local-cluster
-export CLUSTER_STATE_DIR
 LOCAL_KUBECTL := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)/bin/kubectl
-# The Docker scripts/local-cluster/images.sh starts for the test's builds and kind's nodes.
+# The Docker scripts/test-cluster/images.sh starts for the test's builds and kind's nodes.
 TEST_DOCKER_HOST := unix:///var/lib/mdp-local-docker/docker.sock
-LOCAL_CLUSTER_ENV := MDP_CLUSTER_KUBECONFIG=$(CLUSTER_STATE_DIR)/admin.kubeconfig MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL)
-
-.PHONY: cluster-local
-cluster-local: tools ## Build (once) and start the local test cluster, build every image and load it
-	scripts/local-cluster/build.sh
-	scripts/local-cluster/cluster.sh up
-	scripts/local-cluster/images.sh all
-	@echo "export KUBECONFIG=$(CLUSTER_STATE_DIR)/admin.kubeconfig   # kubectl: $(LOCAL_KUBECTL)"
-
-.PHONY: cluster-local-down
-cluster-local-down: ## Stop the local test cluster and its Docker, undoing every change to the machine
-	scripts/local-cluster/cluster.sh down
-	scripts/local-cluster/images.sh docker-down
 
 # Which cluster tests run: all but the fault tests (tests/cluster/test_resilience.py, ~20 min of
 # bursts), which `test-cluster-faults` adds.
@@ -327,18 +311,18 @@ test-cluster-faults: ## test-cluster plus the fault tests: platform pods deleted
 
 .PHONY: test-cluster
 test-cluster: tools ## The platform end to end on kind: make cluster-up, the tests, make cluster-down (needs root)
-	scripts/local-cluster/build.sh
-	scripts/local-cluster/cluster.sh host-state > .host-state.before
+	scripts/test-cluster/build.sh
+	scripts/test-cluster/host-state.sh > .host-state.before
 	status=0; \
-	{ scripts/local-cluster/images.sh standins \
-	  && node_image="$$(scripts/local-cluster/images.sh kind-node)" \
+	{ scripts/test-cluster/images.sh standins \
+	  && node_image="$$(scripts/test-cluster/images.sh kind-node)" \
 	  && DOCKER_HOST=$(TEST_DOCKER_HOST) MDP_KIND_NODE_IMAGE="$$node_image" MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL) \
 	     $(UV) run --locked pytest -s tests/cluster $(CLUSTER_TESTS) $(PYTEST_ARGS); } || status=$$?; \
 	if DOCKER_HOST=$(TEST_DOCKER_HOST) $(TOOLS_BIN)/kind get clusters 2>/dev/null | grep -qx $(CLUSTER); then \
 	  echo "error: the tests left the kind cluster $(CLUSTER) behind; deleting it"; status=1; \
 	  DOCKER_HOST=$(TEST_DOCKER_HOST) $(TOOLS_BIN)/kind delete cluster --name $(CLUSTER) || true; fi; \
-	scripts/local-cluster/images.sh docker-down || true; \
-	scripts/local-cluster/cluster.sh host-state > .host-state.after; \
+	scripts/test-cluster/images.sh docker-down || true; \
+	scripts/test-cluster/host-state.sh > .host-state.after; \
 	if ! diff -u .host-state.before .host-state.after; then \
 	  echo "error: the cluster test left the changes above behind"; status=1; fi; \
 	rm -f .host-state.before .host-state.after; \

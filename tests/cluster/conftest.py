@@ -53,7 +53,7 @@ KIND_CLUSTER = "mdp"
 NODE = f"{KIND_CLUSTER}-control-plane"
 # kind's default Service and pod ranges (k8s/kind-config.yaml keeps them).
 ROUTED = ("10.96.0.0/12", "10.244.0.0/16")
-# Base-image stand-ins for `make images` (tests/cluster/standins; scripts/local-cluster/images.sh
+# Base-image stand-ins for `make images` (tests/cluster/standins; scripts/test-cluster/images.sh
 # builds them and passes the same flags in its own build).
 STANDIN_BUILD_FLAGS = (
     "--network host --build-arg PYTHON_IMAGE=mdp-standin/python:3.11"

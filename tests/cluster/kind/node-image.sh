@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Test only: build the kind node image stand-in, with no registry (users run kind's official
-# kindest/node). Prints the image's name. Called by scripts/local-cluster/images.sh kind-node,
+# kindest/node). Prints the image's name. Called by scripts/test-cluster/images.sh kind-node,
 # with DOCKER_HOST pointing at that script's Docker.
 #
 # What goes in, all built on this machine:
 #   base      kind's images/base recipe (base.Dockerfile) on a bookworm root from mmdebstrap
-#   binaries  kubeadm, kubelet, kubectl (scripts/local-cluster/build.sh), crictl
+#   binaries  kubeadm, kubelet, kubectl (scripts/test-cluster/build.sh), crictl
 #   images    kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, etcd, CoreDNS
 #             and pause under the tags `kubeadm config images list` names, the
 #             local-path-provisioner kind installs as the default StorageClass `standard`, and
@@ -31,7 +31,7 @@ CRICTL_BIN="$CACHE/crictl-$CRICTL_VERSION/crictl"
 ETCD_BIN="$CACHE/etcd-$ETCD_VERSION/etcd"
 LOCAL_PATH_BIN="$CACHE/local-path-provisioner-$LOCAL_PATH_PROVISIONER_VERSION/local-path-provisioner"
 DEBIAN_STANDIN=mdp-standin/debian:bookworm
-# Third-party stand-ins preloaded into the node (scripts/local-cluster/images.sh builds them).
+# Third-party stand-ins preloaded into the node (scripts/test-cluster/images.sh builds them).
 PRELOADED=(mdp-standin/postgres:15 mdp-standin/metabase:fake "mdp-standin/statsd-exporter:$STATSD_EXPORTER_VERSION")
 ROOTFS_PACKAGES=systemd,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,e2fsprogs,bash,ca-certificates,curl,jq,procps,containerd,runc,containernetworking-plugins
 ROOTFS_IMAGE="mdp-standin/kind-rootfs:bookworm-$(echo "$ROOTFS_PACKAGES" | sha256sum | cut -c1-12)"
@@ -65,7 +65,7 @@ go_build() {
 }
 
 build_binaries() {
-  scripts/local-cluster/build.sh >&2
+  scripts/test-cluster/build.sh >&2
   go_build "$(dirname "$CRICTL_BIN")" crictl sigs.k8s.io/cri-tools "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl
   go_build "$(dirname "$ETCD_BIN")" etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
   go_build "$(dirname "$LOCAL_PATH_BIN")" local-path-provisioner github.com/rancher/local-path-provisioner \
@@ -153,7 +153,7 @@ storage_manifest() {
 
 main() {
   for image in "$DEBIAN_STANDIN" "${PRELOADED[@]}"; do
-    have "$image" || die "$image is missing: scripts/local-cluster/images.sh standins"
+    have "$image" || die "$image is missing: scripts/test-cluster/images.sh standins"
   done
   build_binaries
   local ids hash node base
