@@ -4,7 +4,11 @@ SHELL := bash
 .DEFAULT_GOAL := help
 MAKEFLAGS += --no-print-directory
 
+# KIND_NODE_IMAGE may come from the environment (versions.env only sets the default); make would
+# otherwise hand versions.env's value to cluster-up.sh even when the environment says otherwise.
+ENV_KIND_NODE_IMAGE := $(KIND_NODE_IMAGE)
 include versions.env
+KIND_NODE_IMAGE := $(or $(ENV_KIND_NODE_IMAGE),$(KIND_NODE_IMAGE))
 
 UV ?= uv
 # Built tools are cached per version outside the checkout, so a fresh clone reuses them.
@@ -16,6 +20,7 @@ MINIO_BIN := $(TOOLS_CACHE)/minio-$(MINIO_VERSION)/minio
 HELM_BUILD := b2
 HELM_BIN := $(TOOLS_CACHE)/helm-$(HELM_VERSION)-$(HELM_BUILD)/helm
 STATSD_EXPORTER_BIN := $(TOOLS_CACHE)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
+KIND_BIN := $(TOOLS_CACHE)/kind-$(KIND_VERSION)/kind
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # Kubernetes: the kind cluster, the namespace of both releases, and how long `deploy` waits.
@@ -76,7 +81,7 @@ dev: tools ## Set up: Python environment from uv.lock, plus the MinIO server bin
 	@echo "ready: run 'make test'"
 
 .PHONY: tools
-tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm $(TOOLS_BIN)/statsd_exporter ## Build the pinned MinIO server, helm (with its version ldflags) and the StatsD exporter via go install (cached)
+tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm $(TOOLS_BIN)/statsd_exporter $(TOOLS_BIN)/kind ## Build the pinned MinIO server, helm (with its version ldflags), the StatsD exporter and kind via go install (cached)
 
 $(MINIO_BIN):
 	@command -v go >/dev/null || { echo "error: Go is needed to build MinIO (https://go.dev/doc/install)"; exit 1; }
@@ -98,6 +103,16 @@ $(STATSD_EXPORTER_BIN):
 $(TOOLS_BIN)/statsd_exporter: $(STATSD_EXPORTER_BIN)
 	mkdir -p $(TOOLS_BIN)
 	ln -sf $(STATSD_EXPORTER_BIN) $@
+
+# kind, at the version `make cluster-up` is tested with (its minimum is KIND_MIN_VERSION).
+$(KIND_BIN):
+	@command -v go >/dev/null || { echo "error: Go is needed to build kind (https://go.dev/doc/install)"; exit 1; }
+	mkdir -p $(dir $@)
+	CGO_ENABLED=0 GOBIN=$(dir $@) go install -trimpath -ldflags "-s -w" $(KIND_MODULE)@$(KIND_VERSION)
+
+$(TOOLS_BIN)/kind: $(KIND_BIN)
+	mkdir -p $(TOOLS_BIN)
+	ln -sf $(KIND_BIN) $@
 
 # helm sets its version and default Kubernetes version with -X ldflags in its own Makefile; a bare
 # `go install` leaves "v3.22" and Kubernetes v1.20, so `helm template` without --kube-version
@@ -191,11 +206,14 @@ verify: generate ## Fail when a generated file differs from what is committed
 
 .PHONY: cluster-up
 cluster-up: ## Check prerequisites, create/reuse the kind cluster, build, deploy, print URLs
-	CLUSTER=$(CLUSTER) NAMESPACE=$(NAMESPACE) TIMEOUT=$(TIMEOUT) scripts/cluster-up.sh
+	CLUSTER=$(CLUSTER) NAMESPACE=$(NAMESPACE) TIMEOUT=$(TIMEOUT) KIND_NODE_IMAGE=$(KIND_NODE_IMAGE) scripts/cluster-up.sh
 
 .PHONY: cluster-down
 cluster-down: ## Delete the kind cluster and everything in it (volumes included)
 	kind delete cluster --name $(CLUSTER)
+	@# kind leaves its Docker network behind; remove it once no kind cluster is left on it.
+	if [ -z "$$(kind get clusters 2>/dev/null)" ] && $(DOCKER) network inspect kind >/dev/null 2>&1; then \
+	  $(DOCKER) network rm kind >/dev/null && echo "removed Docker network kind"; fi
 
 .PHONY: images
 images: ## Build images/python-base, then every image of images/list (IMAGE_TAG, DOCKER_BUILD_FLAGS)
@@ -277,25 +295,11 @@ quickstart: tools ## Run the whole pipeline locally on throwaway MinIO + Postgre
 quickstart-down: ## Stop a running quickstart's servers and delete their data
 	$(UV) run --locked python -m mdp.quickstart --down
 
-##@ Local test cluster (a real single-node Kubernetes on this machine, no kind; needs root)
+##@ The cluster test (kind with a node image built here; needs root)
 
-# Where the cluster keeps its state; exported, so every script and the tests agree on it.
-CLUSTER_STATE_DIR ?= /var/lib/mdp-local-cluster
-export CLUSTER_STATE_DIR
 LOCAL_KUBECTL := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)/bin/kubectl
-LOCAL_CLUSTER_ENV := MDP_CLUSTER_KUBECONFIG=$(CLUSTER_STATE_DIR)/admin.kubeconfig MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL)
-
-.PHONY: cluster-local
-cluster-local: tools ## Build (once) and start the local test cluster, build every image and load it
-	scripts/local-cluster/build.sh
-	scripts/local-cluster/cluster.sh up
-	scripts/local-cluster/images.sh all
-	@echo "export KUBECONFIG=$(CLUSTER_STATE_DIR)/admin.kubeconfig   # kubectl: $(LOCAL_KUBECTL)"
-
-.PHONY: cluster-local-down
-cluster-local-down: ## Stop the local test cluster and its Docker, undoing every change to the machine
-	scripts/local-cluster/cluster.sh down
-	scripts/local-cluster/images.sh docker-down
+# The Docker scripts/test-cluster/images.sh starts for the test's builds and kind's nodes.
+TEST_DOCKER_HOST := unix:///var/lib/mdp-local-docker/docker.sock
 
 # Which cluster tests run: all but the fault tests (tests/cluster/test_resilience.py, ~20 min of
 # bursts), which `test-cluster-faults` adds.
@@ -306,17 +310,20 @@ test-cluster-faults: ## test-cluster plus the fault tests: platform pods deleted
 	$(MAKE) test-cluster CLUSTER_TESTS=
 
 .PHONY: test-cluster
-test-cluster: tools ## The platform end to end on the local test cluster (starts it, tests, stops it)
-	scripts/local-cluster/build.sh
-	scripts/local-cluster/cluster.sh host-state > .host-state.before
+test-cluster: tools ## The platform end to end on kind: make cluster-up, the tests, make cluster-down (needs root)
+	scripts/test-cluster/build.sh
+	scripts/test-cluster/host-state.sh > .host-state.before
 	status=0; \
-	{ scripts/local-cluster/cluster.sh up \
-	  && scripts/local-cluster/images.sh all \
-	  && $(LOCAL_CLUSTER_ENV) $(UV) run --locked pytest -s tests/cluster $(CLUSTER_TESTS) $(PYTEST_ARGS); } || status=$$?; \
-	scripts/local-cluster/cluster.sh down || status=1; \
-	scripts/local-cluster/images.sh docker-down || true; \
-	scripts/local-cluster/cluster.sh host-state > .host-state.after; \
+	{ scripts/test-cluster/images.sh standins \
+	  && node_image="$$(scripts/test-cluster/images.sh kind-node)" \
+	  && DOCKER_HOST=$(TEST_DOCKER_HOST) MDP_KIND_NODE_IMAGE="$$node_image" MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL) \
+	     $(UV) run --locked pytest -s tests/cluster $(CLUSTER_TESTS) $(PYTEST_ARGS); } || status=$$?; \
+	if DOCKER_HOST=$(TEST_DOCKER_HOST) $(TOOLS_BIN)/kind get clusters 2>/dev/null | grep -qx $(CLUSTER); then \
+	  echo "error: the tests left the kind cluster $(CLUSTER) behind; deleting it"; status=1; \
+	  DOCKER_HOST=$(TEST_DOCKER_HOST) $(TOOLS_BIN)/kind delete cluster --name $(CLUSTER) || true; fi; \
+	scripts/test-cluster/images.sh docker-down || true; \
+	scripts/test-cluster/host-state.sh > .host-state.after; \
 	if ! diff -u .host-state.before .host-state.after; then \
-	  echo "error: the local cluster left the changes above behind"; status=1; fi; \
+	  echo "error: the cluster test left the changes above behind"; status=1; fi; \
 	rm -f .host-state.before .host-state.after; \
 	exit $$status

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # `make cluster-up`: checks, a kind cluster (reused when it exists), images, both releases, and
-# the URLs at the end. Safe to run again. FORCE=1 skips the capacity check.
+# the URLs at the end. Safe to run again. FORCE=1 skips the capacity check; KIND_NODE_IMAGE
+# (default: versions.env) picks another node image.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+node_image="${KIND_NODE_IMAGE:-}"
 source versions.env
+KIND_NODE_IMAGE="${node_image:-$KIND_NODE_IMAGE}"
 CLUSTER="${CLUSTER:-mdp}"
 NAMESPACE="${NAMESPACE:-mdp}"
 TIMEOUT="${TIMEOUT:-15m}"
@@ -53,6 +56,8 @@ fi
 step "2/6 kind cluster '$CLUSTER'"
 if [ "$existing" = 1 ]; then
   echo "reusing the existing cluster"
+  # Its context may be missing from this kubeconfig (another shell, a new KUBECONFIG).
+  kind export kubeconfig --name "$CLUSTER" >/dev/null
 else
   kind create cluster --name "$CLUSTER" --image "$KIND_NODE_IMAGE" --config k8s/kind-config.yaml --wait 120s \
     || fail "kind could not create the cluster" "see the README's troubleshooting (docker disk space, cgroups); 'kind delete cluster --name $CLUSTER' and retry"

@@ -20,9 +20,9 @@ from mdp.devservers import MinioServer, PostgresServer
 from mdp.storage import ObjectStore
 from tests.support.servers import TEMPLATE_DB, Database
 
-# tests/cluster needs the local test cluster (a real Kubernetes, `make test-cluster` starts it and
-# sets MDP_CLUSTER_KUBECONFIG); `make test` leaves it out.
-collect_ignore = [] if os.environ.get("MDP_CLUSTER_KUBECONFIG") else ["cluster"]
+# tests/cluster needs kind and its node image (`make test-cluster` builds the image and sets
+# MDP_KIND_NODE_IMAGE); `make test` leaves it out.
+collect_ignore = [] if os.environ.get("MDP_KIND_NODE_IMAGE") else ["cluster"]
 
 SERVER_FIXTURES = {"minio_server", "pg_server"}
 

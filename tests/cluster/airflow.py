@@ -11,6 +11,7 @@ prints. Nothing of Airflow runs on the host.
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -131,23 +132,17 @@ class Airflow:
         return self.read_in("api-server", "api-server", "python", "-c", script).strip()
 
 
-def _working_set(pod: dict[str, Any], container: str) -> int | None:
+def _working_set(
+    pod: dict[str, Any], container: str, cgroups: dict[str, dict[str, int]]
+) -> int | None:
     """A running container's memory working set (usage minus inactive page cache, as the
-    kubelet counts it) from its cgroup (v1, kubelet's cgroupfs layout)."""
+    kubelet counts it), from the node's cgroups (Cluster.memory_cgroups)."""
     statuses = pod["status"].get("containerStatuses") or []
     status = next((c for c in statuses if c["name"] == container), None)
     if not status or not status.get("containerID") or "running" not in status.get("state", {}):
         return None
-    container_id = status["containerID"].split("://", 1)[1]
-    qos = pod["status"]["qosClass"].lower()
-    parts = ["kubepods"] + ([] if qos == "guaranteed" else [qos])
-    path = Path("/sys/fs/cgroup/memory", *parts, f"pod{pod['metadata']['uid']}", container_id)
-    try:
-        usage = int((path / "memory.usage_in_bytes").read_text())
-        stat = dict(line.split() for line in (path / "memory.stat").read_text().splitlines())
-    except OSError:
-        return None
-    return usage - int(stat.get("total_inactive_file", 0))
+    found = cgroups.get(status["containerID"].split("://", 1)[1])
+    return None if found is None else found["usage"] - found["inactive_file"]
 
 
 def quantity(text: str) -> float:
@@ -159,16 +154,65 @@ def quantity(text: str) -> float:
     return float(text)
 
 
-def _requested(pod: dict[str, Any], resource: str) -> int:
+def _pod_specs(document: Any) -> Iterator[dict[str, Any]]:
+    """Every pod spec in a rendered object (Deployment, StatefulSet, Job, CronJob, Pod...)."""
+    if isinstance(document, dict):
+        if "containers" in document and isinstance(document["containers"], list):
+            yield document
+        for value in document.values():
+            yield from _pod_specs(value)
+    elif isinstance(document, list):
+        for value in document:
+            yield from _pod_specs(value)
+
+
+def default_requests() -> dict[str, dict[str, str]]:
+    """Each container's requests under the committed values alone (no test overlay), by
+    container name, from ``helm template`` of both charts: what a user's cluster asks for."""
+    from tests.chart.conftest import helm
+    from tests.cluster.conftest import AIRFLOW_CHART, CHART
+
+    rendered = ""
+    for args in (
+        ["mdp", str(CHART)],
+        [
+            "airflow",
+            str(AIRFLOW_CHART),
+            "--values",
+            str(ROOT / "charts" / "airflow" / "values.yaml"),
+        ],
+    ):
+        rendered += subprocess.run(
+            [helm(), "template", *args, "--namespace", NAMESPACE],
+            capture_output=True, text=True, check=True, timeout=120,
+        ).stdout + "\n---\n"  # fmt: skip
+    found: dict[str, dict[str, str]] = {}
+    for document in yaml.safe_load_all(rendered):
+        for spec in _pod_specs(document):
+            # Main containers only: an init container's name repeats across pods (the official
+            # chart's wait-for-airflow-migrations) and asks for what its pod's main one does.
+            for container in spec["containers"]:
+                requests = container.get("resources", {}).get("requests")
+                if requests:
+                    found[container["name"]] = requests
+    return found
+
+
+def requested(
+    pod: dict[str, Any], resource: str, defaults: dict[str, dict[str, str]] | None = None
+) -> int:
     """A pod's effective request (the larger of its containers' sum and any init container's):
-    millicores for cpu, bytes for memory."""
+    millicores for cpu, bytes for memory; with ``defaults``, each container the charts start is
+    counted at its default request instead of the test overlay's (default_requests)."""
     scale = 1000 if resource == "cpu" else 1
 
-    def request(container: dict[str, Any]) -> int:
+    def request(container: dict[str, Any], default: bool = False) -> int:
         value = container.get("resources", {}).get("requests", {}).get(resource)
+        if default and defaults and container["name"] in defaults:
+            value = defaults[container["name"]].get(resource, value)
         return round(quantity(value) * scale) if value else 0
 
-    main = sum(request(c) for c in pod["spec"]["containers"])
+    main = sum(request(c, default=True) for c in pod["spec"]["containers"])
     init = max((request(c) for c in pod["spec"].get("initContainers", [])), default=0)
     return max(main, init)
 
@@ -187,6 +231,7 @@ class MemorySampler:
         # and hook Jobs overlap for a moment): what a cluster of the documented capacity must
         # hold. CPU in millicores, memory in bytes.
         self.peak_requests: tuple[int, int] = (0, 0)
+        self.defaults = default_requests()
         self._count_requests = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -217,16 +262,17 @@ class MemorySampler:
         pods = self.airflow.installed.cluster.pods()
         live = [p for p in pods if p["status"].get("phase") in {"Pending", "Running"}]
         if self._count_requests:
-            cpu = sum(_requested(p, "cpu") for p in live)
-            memory = sum(_requested(p, "memory") for p in live)
+            cpu = sum(requested(p, "cpu", self.defaults) for p in live)
+            memory = sum(requested(p, "memory", self.defaults) for p in live)
             self.peak_requests = (
                 max(self.peak_requests[0], cpu),
                 max(self.peak_requests[1], memory),
             )
+        cgroups = self.airflow.installed.cluster.memory_cgroups()
         for pod in (p for p in live if p["metadata"]["labels"].get("release") == "airflow"):
             component = pod["metadata"]["labels"].get("component", "?")
             for container in pod["spec"]["containers"]:
-                used = _working_set(pod, container["name"])
+                used = _working_set(pod, container["name"], cgroups)
                 if used is None:
                     continue
                 key = (component, container["name"])

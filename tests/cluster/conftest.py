@@ -1,15 +1,18 @@
-"""The platform on a real Kubernetes: fixtures for the local test cluster.
+"""The platform on a real Kubernetes: a kind cluster brought up by ``make cluster-up``.
 
-The cluster itself (etcd, control plane, kubelet, kube-proxy, CoreDNS, containerd) and the images
-are brought up by ``make test-cluster`` (scripts/local-cluster/) before pytest starts; these
-fixtures find it through ``MDP_CLUSTER_KUBECONFIG`` and fail - never skip - with the reason when
-it is not there. Everything below talks to the cluster's real API server, and to MinIO and
-PostgreSQL *inside* the cluster through their Service IPs (the host reaches Service IPs through
-kube-proxy, like any node).
+``make test-cluster`` builds what no registry can give here (the stand-in base images and the
+kind node image, tests/cluster/kind) and starts a Docker of its own, then runs pytest with
+``MDP_KIND_NODE_IMAGE`` and ``DOCKER_HOST`` set. The session's first fixture runs the user's
+``make cluster-up`` as the README writes it, in a user's shell of its own (a throwaway
+kubeconfig, kind, kubectl, helm and docker on PATH), with only variables for what this machine
+lacks: the node image, the vendored official Airflow chart, the stand-in images
+(tests/cluster/values-local.yaml, airflow-local.yaml) and FORCE=1 for the 2-core capacity check.
+The last thing the session does is ``make cluster-down``, and it fails when a container, network,
+volume or kubeconfig entry is left behind. Fixtures fail - never skip - when something is missing.
 
-What the test installs, as a user would: the namespace with Pod Security ``restricted`` enforced,
-our chart with ``helm upgrade --install --wait`` (tests/cluster/values-local.yaml), and, because
-the cluster has no volume provisioner, one hostPath PersistentVolume per claim of the chart.
+Everything below talks to the cluster's real API server, and to MinIO and PostgreSQL *inside* the
+cluster through their Service IPs: the harness routes the Service and pod ranges to the node's
+address on kind's Docker network (the host then reaches them as another node would).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -38,40 +42,41 @@ CHART = ROOT / "charts" / "mini-data-platform"
 VALUES = Path(__file__).with_name("values-local.yaml")
 NAMESPACE = "mdp"
 RELEASE = "mdp"
-STATE = Path(os.environ.get("CLUSTER_STATE_DIR", "/var/lib/mdp-local-cluster"))
 AIRFLOW_VALUES = Path(__file__).with_name("airflow-local.yaml")
 # The official Airflow chart, vendored beside the checkout because CI cannot download it
 # (../shared/vendor/PROVENANCE.md); MDP_AIRFLOW_CHART points elsewhere.
 AIRFLOW_CHART = Path(
     os.environ.get("MDP_AIRFLOW_CHART", ROOT.parent / "shared" / "vendor" / "apache-airflow-chart")
 )
-# Volumes of both charts' StatefulSets: claim name -> owner uid, gid of the hostPath directory
-# (the pod's runAsUser and group: hostPath volumes get no fsGroup ownership change) and the size
-# the claim asks for (Airflow's: charts/airflow/values.yaml workers.persistence.size).
-VOLUMES = {
-    "data-mdp-minio-0": (10001, 10001, "2Gi"),
-    "data-mdp-postgresql-0": (999, 999, "2Gi"),
-    "logs-airflow-scheduler-0": (50000, 0, "5Gi"),
-}
+# kind's cluster of `make cluster-up` (its default name) and its one node's container.
+KIND_CLUSTER = "mdp"
+NODE = f"{KIND_CLUSTER}-control-plane"
+# kind's default Service and pod ranges (k8s/kind-config.yaml keeps them).
+ROUTED = ("10.96.0.0/12", "10.244.0.0/16")
+# Base-image stand-ins for `make images` (tests/cluster/standins; scripts/test-cluster/images.sh
+# builds them and passes the same flags in its own build).
+STANDIN_BUILD_FLAGS = (
+    "--network host --build-arg PYTHON_IMAGE=mdp-standin/python:3.11"
+    " --build-arg UV_IMAGE=mdp-standin/uv:{uv} --build-arg GO_IMAGE=mdp-standin/golang:{go}"
+    " --build-arg RUNTIME_IMAGE=mdp-standin/distroless-static:nonroot"
+    " --build-arg AIRFLOW_IMAGE=mdp-standin/airflow:{airflow}"
+)
+# The Airflow image with a changed DAG the upgrade-in-flight test rolls to (tests/cluster/upgrade).
+UPGRADED_AIRFLOW = "mini-data-platform/airflow:dev-upgraded"
 
 
 class ClusterError(Exception):
     pass
 
 
-def _kubeconfig() -> Path:
-    path = Path(os.environ.get("MDP_CLUSTER_KUBECONFIG", STATE / "admin.kubeconfig"))
-    if not path.exists():
-        pytest.fail(
-            f"no local cluster: {path} does not exist. Start one with `make cluster-local` "
-            "(or run everything with `make test-cluster`)",
-            pytrace=False,
-        )
-    return path
-
-
-def _kubectl_binary() -> str:
-    return os.environ.get("MDP_CLUSTER_KUBECTL", "kubectl")
+def docker(*args: str, input: bytes | None = None, timeout: float = 600) -> str:
+    """Debian's docker client against the test's Docker (DOCKER_HOST, set by make test-cluster)."""
+    done = subprocess.run(
+        ["/usr/bin/docker", *args], input=input, capture_output=True, timeout=timeout, check=False
+    )
+    if done.returncode != 0:
+        raise ClusterError(f"docker {' '.join(args[:3])}: {done.stderr.decode().strip()}")
+    return done.stdout.decode()
 
 
 @dataclass
@@ -80,7 +85,33 @@ class Cluster:
 
     kubeconfig: Path
     kubectl_bin: str
+    # The user's shell the cluster was made in: its PATH, KUBECONFIG and the variables
+    # `make cluster-up` was given (tests run make targets in it).
+    env: dict[str, str] = field(default_factory=dict)
+    up_seconds: float = 0.0
     log: list[str] = field(default_factory=list)
+
+    def node(self, *command: str, timeout: float = 120) -> str:
+        """A command run inside the kind node's container (its containerd, journal, cgroups)."""
+        return docker("exec", NODE, *command, timeout=timeout)
+
+    def memory_cgroups(self) -> dict[str, dict[str, int]]:
+        """Every container's memory cgroup on the node, by container id: its limit, usage and
+        inactive page cache (cgroup v1; kind's kubelet, systemd driver, names each container's
+        scope cri-containerd-<id>.scope). One exec for all of them."""
+        script = (
+            'find /sys/fs/cgroup/memory/ -type d -name "cri-containerd-*.scope" | while read -r d;'
+            ' do echo "$d $(cat "$d/memory.limit_in_bytes") $(cat "$d/memory.usage_in_bytes")'
+            ' $(sed -n "s/^total_inactive_file //p" "$d/memory.stat")"; done'
+        )
+        found = {}
+        for line in self.node("sh", "-c", script).splitlines():
+            path, limit, usage, inactive = line.split()
+            container_id = path.rsplit("cri-containerd-", 1)[1].removesuffix(".scope")
+            found[container_id] = {
+                "limit": int(limit), "usage": int(usage), "inactive_file": int(inactive or 0)
+            }  # fmt: skip
+        return found
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 300
@@ -157,52 +188,6 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float, every: floa
         time.sleep(every)
 
 
-@pytest.fixture(scope="session")
-def cluster() -> Cluster:
-    c = Cluster(_kubeconfig(), _kubectl_binary())
-    try:
-        c.kubectl("get", "--raw", "/readyz", timeout=30)
-    except (ClusterError, subprocess.TimeoutExpired) as e:
-        pytest.fail(f"the local cluster does not answer: {e}", pytrace=False)
-    return c
-
-
-def _namespace_and_volumes(cluster: Cluster) -> None:
-    """The namespace as the README tells users to create it (Pod Security restricted enforced),
-    and the volumes a provisioner would give the chart's claims."""
-    cluster.apply((ROOT / "k8s" / "namespace.yaml").read_text())
-    cluster.apply(
-        {
-            "apiVersion": "storage.k8s.io/v1",
-            "kind": "StorageClass",
-            "metadata": {"name": "mdp-local"},
-            "provisioner": "kubernetes.io/no-provisioner",
-            "volumeBindingMode": "Immediate",
-            "reclaimPolicy": "Retain",
-        }
-    )
-    for claim, (uid, gid, size) in VOLUMES.items():
-        path = STATE / "volumes" / claim
-        path.mkdir(parents=True, exist_ok=True)
-        os.chown(path, uid, gid)
-        path.chmod(0o770)
-        cluster.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {"name": f"mdp-local-{claim}"},
-                "spec": {
-                    "capacity": {"storage": size},
-                    "accessModes": ["ReadWriteOnce"],
-                    "storageClassName": "mdp-local",
-                    "persistentVolumeReclaimPolicy": "Retain",
-                    "hostPath": {"path": str(path), "type": "Directory"},
-                    "claimRef": {"namespace": NAMESPACE, "name": claim},
-                },
-            }
-        )
-
-
 @dataclass
 class Installed:
     """Our release on the cluster and host-side clients for what runs inside it."""
@@ -244,56 +229,157 @@ def helm_install(cluster: Cluster, *extra: str) -> float:
     return time.monotonic() - started
 
 
-def _bin_dir(program: str) -> Path:
-    return Path(shutil.which(program) or program).resolve().parent
-
-
 def kube_context(cluster: Cluster) -> str:
     return str(yaml.safe_load(cluster.kubeconfig.read_text())["current-context"])
 
 
 def user_env(cluster: Cluster) -> dict[str, str]:
-    """A user's shell on this cluster: its kubeconfig, and kubectl on PATH by name."""
-    return os.environ | {
-        "KUBECONFIG": str(cluster.kubeconfig),
-        "PATH": f"{_bin_dir(cluster.kubectl_bin)}{os.pathsep}{os.environ['PATH']}",
-    }
+    """The user's shell the cluster was made in (PATH with kind, kubectl, helm, docker)."""
+    return dict(cluster.env)
 
 
-def make_deploy(cluster: Cluster) -> float:
-    """``make deploy`` as a user runs it, on this cluster: both releases, our chart with the
-    local values, the official Airflow chart from AIRFLOW_CHART with the local overlay."""
+def _user_shell(home: Path) -> dict[str, str]:
+    """A shell as the README's prerequisites leave it: docker, kind, kubectl and helm on PATH
+    (the tool cache's builds), and a kubeconfig of its own."""
+    node_image = os.environ.get("MDP_KIND_NODE_IMAGE")
+    if not node_image or not os.environ.get("DOCKER_HOST"):
+        pytest.fail(
+            "no kind node image or Docker: run the cluster tests with `make test-cluster` "
+            "(it builds the node image and starts Docker, then sets MDP_KIND_NODE_IMAGE and "
+            "DOCKER_HOST)",
+            pytrace=False,
+        )
     if not (AIRFLOW_CHART / "Chart.yaml").exists():
         pytest.fail(
             f"no official Airflow chart at {AIRFLOW_CHART} (set MDP_AIRFLOW_CHART)", pytrace=False
         )
-    started = time.monotonic()
+    bin_dir = home / "bin"
+    bin_dir.mkdir(parents=True)
+    tools = {
+        "docker": "/usr/bin/docker",
+        "kind": str(ROOT / ".tools" / "bin" / "kind"),
+        "helm": helm(),
+        "kubectl": os.environ.get("MDP_CLUSTER_KUBECTL", shutil.which("kubectl") or "kubectl"),
+    }
+    for name, target in tools.items():
+        if not Path(target).exists():
+            pytest.fail(f"{name} is missing ({target}): make tools", pytrace=False)
+        (bin_dir / name).symlink_to(Path(target).resolve())
+    from tests.support.versions import VERSIONS
+
+    flags = STANDIN_BUILD_FLAGS.format(
+        uv=VERSIONS["UV_VERSION"],
+        go=VERSIONS["GO_IMAGE"].split(":")[1].split("-")[0],
+        airflow=VERSIONS["AIRFLOW_VERSION"],
+    )
+    return os.environ | {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "KUBECONFIG": str(home / "kubeconfig"),
+        "KIND_NODE_IMAGE": node_image,
+        "AIRFLOW_CHART": str(AIRFLOW_CHART),
+        "MDP_VALUES": str(VALUES),
+        "AIRFLOW_VALUES": str(AIRFLOW_VALUES),
+        "DOCKER_BUILD_FLAGS": flags,
+        "FORCE": "1",
+    }
+
+
+def make(env: dict[str, str], *args: str, timeout: float = 600) -> str:
+    """A make target in the user's shell; its output, or ClusterError with the output's tail."""
     done = subprocess.run(
-        [
-            "make", "--no-print-directory", "deploy",
-            f"KUBE_CONTEXT={kube_context(cluster)}",
-            f"HELM={helm()}",
-            f"MDP_VALUES={VALUES}",
-            f"AIRFLOW_CHART={AIRFLOW_CHART}",
-            f"AIRFLOW_VALUES={AIRFLOW_VALUES}",
-        ],
-        cwd=ROOT, env=user_env(cluster), capture_output=True, text=True, timeout=2400, check=False,
+        ["make", "--no-print-directory", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         raise ClusterError(
-            f"make deploy failed:\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}\n"
-            f"{cluster.describe_failures()}"
+            f"make {' '.join(args)} failed ({done.returncode}):\n{done.stdout[-6000:]}\n"
+            f"{done.stderr[-4000:]}"
         )
-    return time.monotonic() - started
+    return done.stdout + done.stderr
+
+
+def node_ip() -> str:
+    return docker(
+        "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", NODE
+    ).strip()
+
+
+def route_to_the_node() -> None:
+    """The Service and pod ranges through the node, so the host reaches MinIO and PostgreSQL at
+    their Service IPs (the routes go with kind's Docker network at cluster-down)."""
+    for cidr in ROUTED:
+        subprocess.run(["ip", "route", "replace", cidr, "via", node_ip()], check=True)
+
+
+def _leftovers(env: dict[str, str]) -> list[str]:
+    """What `make cluster-down` must not leave: kind's containers, networks, volumes, contexts."""
+    found = []
+    label = f"label=io.x-k8s.kind.cluster={KIND_CLUSTER}"
+    for what, args in {
+        "container": ("ps", "-a", "-q", "--filter", label),
+        "network": ("network", "ls", "-q", "--filter", "name=^kind$"),
+        "volume": ("volume", "ls", "-q"),
+    }.items():
+        found += [f"{what} {line}" for line in docker(*args).split()]
+    kubeconfig = Path(env["KUBECONFIG"])
+    if kubeconfig.exists():
+        config = yaml.safe_load(kubeconfig.read_text()) or {}
+        found += [
+            f"kubeconfig context {c['name']}"
+            for c in config.get("contexts") or []
+            if c["name"] == f"kind-{KIND_CLUSTER}"
+        ]
+    return found
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """``make cluster-up`` as a user runs it; at the end ``make cluster-down``, checked."""
+    # Not under pytest's basetemp: another pytest on the machine may prune that while this runs.
+    home = Path(tempfile.mkdtemp(prefix="mdp-user-"))
+    env = _user_shell(home)
+    had_modules = Path("/lib/modules").exists()
+    started = time.monotonic()
+    try:
+        output = make(env, "cluster-up", timeout=3600)
+    except ClusterError as e:
+        pytest.fail(f"make cluster-up failed: {e}", pytrace=False)
+    seconds = time.monotonic() - started
+    kubectl = str(Path(env["PATH"].split(os.pathsep)[0]) / "kubectl")
+    c = Cluster(Path(env["KUBECONFIG"]), kubectl, env, seconds, [output])
+    print(f"\n[figure] make cluster-up (new cluster, images, both releases): {seconds:.0f} s")
+    route_to_the_node()
+    # Test only: the Airflow image with a changed DAG, loaded the way cluster-up loads ours.
+    docker("build", "--network", "host", "--quiet", "--build-arg",
+           "AIRFLOW_IMAGE=mini-data-platform/airflow:dev", "-t", UPGRADED_AIRFLOW,
+           str(ROOT / "tests" / "cluster" / "upgrade"))  # fmt: skip
+    kind_load(c, UPGRADED_AIRFLOW)
+    yield c
+    make(env, "cluster-down", timeout=600)
+    modules = Path("/lib/modules")
+    if not had_modules and modules.is_dir() and not any(modules.iterdir()):
+        modules.rmdir()  # Docker made it for kind's read-only bind mount
+    left = _leftovers(env)
+    shutil.rmtree(home, ignore_errors=True)
+    if left:
+        pytest.fail(f"make cluster-down left behind: {left}", pytrace=False)
+
+
+def kind_load(cluster: Cluster, *images: str) -> None:
+    """Images into the node, as `make cluster-up` loads ours (kind load docker-image)."""
+    done = subprocess.run(
+        ["kind", "load", "docker-image", "--name", KIND_CLUSTER, *images],
+        env=cluster.env, capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise ClusterError(f"kind load {images}: {done.stderr.strip()}")
 
 
 @pytest.fixture(scope="session")
 def installed(cluster: Cluster) -> Iterator[Installed]:
-    _namespace_and_volumes(cluster)
-    seconds = make_deploy(cluster)
     yield Installed(
         cluster=cluster,
-        install_seconds=seconds,
+        install_seconds=cluster.up_seconds,
         minio_endpoint=f"{cluster.service_ip('mdp-minio')}:9000",
         postgres_host=cluster.service_ip("mdp-postgresql"),
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import re
 import statistics
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -32,10 +31,11 @@ from tests.cluster.airflow import CHART_ENV, COMPONENTS, Airflow
 from tests.cluster.conftest import (
     NAMESPACE,
     ROOT,
-    STATE,
     ClusterError,
     Installed,
+    docker,
     helm_install,
+    kind_load,
     wait_until,
 )
 from tests.test_third_dataset import (
@@ -131,16 +131,21 @@ def test_namespace_enforces_pod_security_restricted(installed: Installed) -> Non
         cluster.apply(plain)
     # Every pod that runs was admitted under "restricted", and runs under its declared limits:
     # kubelet put each container in a memory cgroup with exactly that limit.
-    checked = 0
+    checked, cgroups = 0, cluster.memory_cgroups()
     for pod in cluster.pods():
         if pod["status"].get("phase") != "Running" or pod["metadata"].get("deletionTimestamp"):
             continue  # an old pod of a rolling update on its way out has no cgroups to read
         for container in pod["spec"]["containers"]:
             limit = container["resources"].get("limits", {}).get("memory")
             assert limit, (pod["metadata"]["name"], container["name"])
-            assert _cgroup_memory_limit(pod, container["name"]) == _bytes(limit)
+            assert cgroups[_container_id(pod, container["name"])]["limit"] == _bytes(limit)
             checked += 1
     assert checked >= 7  # MinIO, PostgreSQL, Metabase, Airflow's four components
+
+
+def _container_id(pod: dict[str, Any], container: str) -> str:
+    status = next(c for c in pod["status"]["containerStatuses"] if c["name"] == container)
+    return str(status["containerID"].split("://", 1)[1])
 
 
 def _bytes(quantity: str) -> int:
@@ -149,17 +154,6 @@ def _bytes(quantity: str) -> int:
         if quantity.endswith(suffix):
             return int(quantity[: -len(suffix)]) * factor
     return int(quantity)
-
-
-def _cgroup_memory_limit(pod: dict[str, Any], container: str) -> int:
-    """The memory limit of a running container's cgroup (cgroup v1, kubelet's cgroupfs layout:
-    kubepods/<qos>/pod<uid>/<container id>)."""
-    status = next(c for c in pod["status"]["containerStatuses"] if c["name"] == container)
-    container_id = status["containerID"].split("://", 1)[1]
-    qos = pod["status"]["qosClass"].lower()
-    parts = ["kubepods"] + ([] if qos == "guaranteed" else [qos])
-    path = Path("/sys/fs/cgroup/memory", *parts, f"pod{pod['metadata']['uid']}", container_id)
-    return int((path / "memory.limit_in_bytes").read_text())
 
 
 def test_airflow_runs_as_pods_of_the_official_chart(installed: Installed, airflow: Airflow) -> None:
@@ -377,17 +371,13 @@ def test_helm_upgrade_to_a_new_image_tag_keeps_data_and_secrets(installed: Insta
     names = ("mdp-minio-root", "mdp-postgres-owner", "mdp-postgres-pipeline", "mdp-airflow-keys")
     secrets = {name: cluster.secret(name) for name in names}
     rows, objects = _count(installed, "sales"), sorted(installed.store().list("archive/"))
-    sock = STATE / "containerd" / "containerd.sock"
-    # Every image our chart's pods run (images/list, Airflow's aside) gets the new tag.
+    # Every image our chart's pods run (images/list, Airflow's aside) gets the new tag and goes
+    # into the node as `make cluster-up` puts images there.
     listed = [line.split("#")[0].strip() for line in (ROOT / "images" / "list").open()]
-    names = [name for name in listed if name not in ("", "airflow")]
-    for image in names:
-        subprocess.run(
-            ["ctr", "--address", str(sock), "-n", "k8s.io", "images", "tag", "--force",
-             f"docker.io/mini-data-platform/{image}:dev",
-             f"docker.io/mini-data-platform/{image}:dev2"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+    retagged = [f"mini-data-platform/{name}:dev2" for name in listed if name not in ("", "airflow")]
+    for image in retagged:
+        docker("tag", image.replace(":dev2", ":dev"), image)
+    kind_load(cluster, *retagged)
     seconds = helm_install(
         cluster, "--set", "images.steps.tag=dev2", "--set", "images.minio.tag=dev2"
     )

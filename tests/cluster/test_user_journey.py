@@ -3,7 +3,7 @@
 API (logged in through the auth manager), the MinIO API and console, Metabase and PostgreSQL; a
 file uploaded through the forwarded MinIO port is in the warehouse as ``psql`` on the forwarded
 PostgreSQL port sees it; ``make status``, ``make credentials``, ``make logs`` and ``make demo``
-work against this cluster.
+work against this cluster; a second ``make cluster-up`` reuses it (issue 23).
 """
 
 from __future__ import annotations
@@ -18,10 +18,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from minio import Minio
 
 from tests.cluster.airflow import Airflow
-from tests.cluster.conftest import ROOT, Cluster, Installed, kube_context, user_env, wait_until
+from tests.cluster.conftest import (
+    NODE,
+    ROOT,
+    Cluster,
+    Installed,
+    docker,
+    kube_context,
+    make,
+    user_env,
+    wait_until,
+)
 from tests.support.port_forwards import documented_port_forwards
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
@@ -33,15 +44,27 @@ def _listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _kind_mapped_ports() -> set[int]:
+    """The host ports kind maps onto NodePorts (k8s/kind-config.yaml extraPortMappings)."""
+    config = yaml.safe_load((ROOT / "k8s" / "kind-config.yaml").read_text())
+    return {m["hostPort"] for node in config["nodes"] for m in node.get("extraPortMappings", [])}
+
+
 @pytest.fixture(scope="module")
 def forwarded(installed: Installed) -> Iterator[list[int]]:
-    """Every documented port-forward running, as the user started them; their local ports."""
+    """Every documented port-forward running, as the user started them; their local ports.
+    Ports kind already maps (Airflow 8080, console 9001, Metabase 3000) are reached through
+    kind's mapping instead, as docs/kubernetes.md says: forwarding them would find them taken."""
     env = user_env(installed.cluster)
     processes, ports = [], []
+    mapped = _kind_mapped_ports()
+    assert mapped == {8080, 9001, 3000}
     for line in documented_port_forwards():
         argv = shlex.split(line)
         assert argv[0] == "kubectl" and "port-forward" in argv, line
         ports.append(int(argv[-1].split(":")[0]))
+        if ports[-1] in mapped:
+            continue
         processes.append(
             subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         )
@@ -139,3 +162,25 @@ def test_make_status_credentials_logs_and_demo_work_against_the_cluster(
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     assert "sales_rows" in demo.stdout and "loaded" in demo.stdout
     print(f"\n[figure] make demo: {time.monotonic() - started:.1f} s", flush=True)
+
+
+def test_a_second_make_cluster_up_reuses_the_cluster_and_keeps_the_data(
+    installed: Installed,
+) -> None:
+    """Issue 23: `make cluster-up` on an existing cluster reuses it (same node container),
+    rebuilds and reloads the images, upgrades both releases in place and prints the URLs;
+    nothing stored is lost."""
+    cluster = installed.cluster
+    node_id = docker("inspect", "-f", "{{.Id}}", NODE).strip()
+    with installed.warehouse() as conn:
+        audit = conn.execute("SELECT count(*) FROM audit.file_ingestion_log").fetchone()
+    archived = sorted(installed.store().list("archive/"))
+    started = time.monotonic()
+    output = make(cluster.env, "cluster-up", timeout=3600)
+    print(f"\n[figure] make cluster-up on the existing cluster: {time.monotonic() - started:.0f} s")
+    assert "reusing the existing cluster" in output
+    assert "Airflow   http://localhost:8080" in output and "make credentials" in output
+    assert docker("inspect", "-f", "{{.Id}}", NODE).strip() == node_id
+    with installed.warehouse() as conn:
+        assert conn.execute("SELECT count(*) FROM audit.file_ingestion_log").fetchone() == audit
+    assert sorted(installed.store().list("archive/")) == archived

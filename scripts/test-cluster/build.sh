@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Build the local test cluster's binaries from source, once per version, into the tool cache:
-#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl
+# Build the binaries of the cluster test's kind node image from source, once per version, into
+# the tool cache (tests/cluster/kind/node-image.sh puts them in):
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl, kubeadm
 #     (Kubernetes' Go modules at KUBERNETES_VERSION),
 #   coredns (COREDNS_VERSION) and a static pause binary for the sandbox image.
 # `go install k8s.io/kubernetes/cmd/...@vX` refuses (the module has replace directives for its
 # staging modules), so a small wrapper module requires k8s.io/kubernetes and replaces each staging
-# module (read from Kubernetes' own go.mod) with the matching v0.x release. All six commands are
+# module (read from Kubernetes' own go.mod) with the matching v0.x release. All seven commands are
 # built in one `go build`, so the packages they share compile once. A second run finds the
 # binaries and does nothing.
 set -euo pipefail
@@ -16,7 +17,7 @@ CACHE="${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mini-data-platform/tools}"
 K8S_DIR="$CACHE/kubernetes-$KUBERNETES_VERSION"
 COREDNS_DIR="$CACHE/coredns-$COREDNS_VERSION"
 PAUSE_DIR="$CACHE/pause-$PAUSE_VERSION"
-K8S_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+K8S_COMMANDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl kubeadm)
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 command -v go >/dev/null || { echo "error: Go is needed to build Kubernetes (https://go.dev/doc/install)" >&2; exit 1; }
@@ -68,9 +69,9 @@ build_coredns() {
 
 build_pause() {
   if [ -x "$PAUSE_DIR/pause" ]; then log "pause $PAUSE_VERSION: cached"; return; fi
-  log "pause $PAUSE_VERSION: compiling scripts/local-cluster/pause.c"
+  log "pause $PAUSE_VERSION: compiling scripts/test-cluster/pause.c"
   mkdir -p "$PAUSE_DIR"
-  cc -Os -static -o "$PAUSE_DIR/pause" scripts/local-cluster/pause.c
+  cc -Os -static -o "$PAUSE_DIR/pause" scripts/test-cluster/pause.c
   strip "$PAUSE_DIR/pause"
 }
 

@@ -1,5 +1,5 @@
-"""Static checks of the local test cluster's files (the cluster itself runs in `make test-cluster`):
-its scripts, the stand-in images, and the wiring of the make targets."""
+"""Static checks of the cluster test's files (kind itself runs in `make test-cluster`): its build
+scripts, the stand-in images, the host-state snapshot and the wiring of the make targets."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from tests.support.versions import VERSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = sorted((ROOT / "scripts" / "local-cluster").glob("*.sh"))
+SCRIPTS = sorted((ROOT / "scripts" / "test-cluster").glob("*.sh"))
 STANDINS = ROOT / "tests" / "cluster" / "standins"
 
 
@@ -23,7 +23,11 @@ def _bin(name: str) -> str:
 
 
 def test_scripts_pass_shellcheck() -> None:
-    files = [*SCRIPTS, STANDINS / "postgres" / "docker-entrypoint.sh"]
+    kind = ROOT / "tests" / "cluster" / "kind"
+    files = [
+        *SCRIPTS, STANDINS / "postgres" / "docker-entrypoint.sh",
+        kind / "node-image.sh", kind / "kube-proxy-wrapper",
+    ]  # fmt: skip
     done = subprocess.run(
         [_bin("shellcheck"), "-x", *map(str, files)],
         capture_output=True, text=True, check=False, cwd=ROOT,
@@ -55,27 +59,30 @@ def test_versions_are_pinned_in_versions_env() -> None:
     assert re.fullmatch(r"v\d+\.\d+\.\d+", VERSIONS["COREDNS_VERSION"])
     for script in SCRIPTS:
         text = script.read_text()
-        assert "source versions.env" in text, script
+        assert "source versions.env" in text or "version" not in text.lower(), script
         assert not re.search(r"v1\.3\d\.\d", text), f"{script} pins a version of its own"
 
 
-def test_test_cluster_always_stops_the_cluster_and_keeps_the_test_status() -> None:
+def test_test_cluster_always_stops_docker_checks_the_host_and_keeps_the_test_status() -> None:
     recipe = subprocess.run(
         ["make", "-n", "test-cluster"], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
-    up, tests, down = (
-        recipe.index("cluster.sh up"),
+    before, node, tests, leftover, down, after = (
+        recipe.index("host-state.sh > .host-state.before"),
+        recipe.index("images.sh kind-node"),
         recipe.index(" tests/cluster"),
-        recipe.index("cluster.sh down"),
+        recipe.index("kind delete cluster"),
+        recipe.index("images.sh docker-down"),
+        recipe.index("host-state.sh > .host-state.after"),
     )
-    assert up < tests < down
+    assert before < node < tests < leftover < down < after
     assert "|| status=$?" in recipe
     assert recipe.rstrip().endswith("exit $status")
 
 
 def test_pause_source_compiles_to_a_static_binary(tmp_path: Path) -> None:
     out = tmp_path / "pause"
-    source = ROOT / "scripts" / "local-cluster" / "pause.c"
+    source = ROOT / "scripts" / "test-cluster" / "pause.c"
     subprocess.run(["cc", "-Os", "-static", "-o", str(out), str(source)], check=True)
     proc = subprocess.Popen([str(out)])
     try:
@@ -88,7 +95,7 @@ def test_pause_source_compiles_to_a_static_binary(tmp_path: Path) -> None:
 
 
 def _host_state_in_a_fresh_mount_namespace(tmp_path: Path, setup: str = "true") -> str:
-    """`cluster.sh host-state` as a machine that never ran a cluster sees it: /run empty (no
+    """`host-state.sh` as a machine that never ran a cluster sees it: /run empty (no
     /run/netns, no Docker socket) and ip6tables-save failing as it does without the ip6tables
     tables, in a private mount namespace so nothing of the real machine changes."""
     stubs = tmp_path / "bin"
@@ -98,7 +105,7 @@ def _host_state_in_a_fresh_mount_namespace(tmp_path: Path, setup: str = "true") 
     fail.chmod(0o755)
     script = (
         "set -e; mount -t tmpfs none /run; "
-        f"{setup}; PATH={stubs}:$PATH exec scripts/local-cluster/cluster.sh host-state"
+        f"{setup}; PATH={stubs}:$PATH exec scripts/test-cluster/host-state.sh"
     )
     unshare = ["unshare", "--mount", "--propagation", "private"]
     if os.geteuid() != 0:
@@ -116,7 +123,7 @@ def test_host_state_works_where_nothing_of_a_cluster_ever_existed(tmp_path: Path
     netns = lines.index("# network namespaces")
     assert lines[netns + 1] == "# Docker state directories"  # none listed, and no failure
     assert "ip6tables-save: unavailable" in lines
-    assert "# processes of the cluster" in lines
+    assert "# processes of a cluster or a Docker" in lines
 
 
 def test_host_state_still_shows_a_real_difference(tmp_path: Path) -> None:

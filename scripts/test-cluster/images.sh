@@ -1,25 +1,29 @@
 #!/usr/bin/env bash
-# Images for the local test cluster, without any registry:
+# Docker and the images of the cluster test, without any registry:
 #
-#   images.sh docker-up     start Docker (Debian's dockerd, BuildKit) for this build only
-#   images.sh standins      build the test stand-ins of the third-party base images
+#   images.sh docker-up     start Docker (Debian's dockerd, BuildKit) for this test only
+#   images.sh standins      build the test stand-ins of the third-party images
 #                           (tests/cluster/standins: mmdebstrap + docker import, then Debian packages)
-#   images.sh build         `make images` with the stand-ins as base-image build arguments
-#   images.sh load          hand every image to the cluster's containerd (docker save | ctr import)
+#   images.sh kind-node     build the kind node image stand-in (tests/cluster/kind/node-image.sh)
+#                           and print its name
 #   images.sh docker-down   stop that Docker
-#   images.sh all           docker-up, standins, build, load (Docker is left running; down stops it)
 #
-# Docker runs with its own socket and exec root under the cluster's state directory, its image
+# Our own images are built by `make cluster-up` itself (`make images`, the stand-ins passed as
+# base-image build arguments), with DOCKER_HOST pointing at this Docker.
+#
+# Docker runs with its own socket and exec root under /var/lib/mdp-local-docker, its image
 # store in the tool cache (so a second CI run on the same machine reuses every layer), no bridge
 # and no iptables rules of its own: builds use the host network (`--network host`) to reach the
-# package registries, and nothing else changes on the machine.
+# package registries, and nothing else changes on the machine. kind's nodes need two things of it:
+# published ports through Docker's userland proxy (no iptables), and `--privileged` containers,
+# which this machine refuses one capability of (tests/cluster/kind/runc-without-sys-resource, the
+# daemon's default runtime, drops it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=versions.env
 source versions.env
 
 CACHE="${TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mini-data-platform/tools}"
-STATE="${CLUSTER_STATE_DIR:-/var/lib/mdp-local-cluster}"
 DOCKER_STATE="${DOCKER_STATE_DIR:-/var/lib/mdp-local-docker}"
 DOCKER_ROOT="$CACHE/docker-data"
 DOCKER_SOCK="$DOCKER_STATE/docker.sock"
@@ -39,10 +43,8 @@ STANDIN_POSTGRES=mdp-standin/postgres:15
 STANDIN_METABASE=mdp-standin/metabase:fake
 STANDIN_STATSD="mdp-standin/statsd-exporter:$STATSD_EXPORTER_VERSION"
 STATSD_BINARY="$CACHE/statsd_exporter-$STATSD_EXPORTER_VERSION/statsd_exporter"
-IMAGE_TAG="${IMAGE_TAG:-dev}"
-UPGRADED_AIRFLOW="mini-data-platform/airflow:$IMAGE_TAG-upgraded"
 
-log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+log() { printf '[images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[images] error: %s\n' "$*" >&2; exit 1; }
 docker() { "$DOCKER_CLI" "$@"; }
 
@@ -54,7 +56,8 @@ docker_up() {
   log "starting dockerd (image store $DOCKER_ROOT)"
   setsid dockerd --host "$DOCKER_HOST" --data-root "$DOCKER_ROOT" --exec-root "$DOCKER_STATE/exec" \
     --pidfile "$DOCKER_STATE/dockerd.pid" --bridge none --iptables=false --ip6tables=false \
-    --ip-forward=false --ip-masq=false --userland-proxy=false \
+    --ip-forward=false --ip-masq=false --userland-proxy=true \
+    --add-runtime "mdp-runc=$PWD/tests/cluster/kind/runc-without-sys-resource" --default-runtime mdp-runc \
     >"$DOCKER_STATE/dockerd.log" 2>&1 </dev/null &
   local deadline=$((SECONDS + 60))
   until docker info >/dev/null 2>&1; do
@@ -139,42 +142,10 @@ build_standins() {
   log "stand-ins ready ($((SECONDS - started)) s)"
 }
 
-build_images() {
-  local started=$SECONDS
-  log "make images with the stand-ins as bases (tag $IMAGE_TAG)"
-  make --no-print-directory images DOCKER="$DOCKER_CLI" IMAGE_TAG="$IMAGE_TAG" \
-    DOCKER_BUILD_FLAGS="--network host \
-      --build-arg PYTHON_IMAGE=$STANDIN_PYTHON --build-arg UV_IMAGE=$STANDIN_UV \
-      --build-arg GO_IMAGE=$STANDIN_GO --build-arg RUNTIME_IMAGE=$STANDIN_STATIC \
-      --build-arg AIRFLOW_IMAGE=$STANDIN_AIRFLOW"
-  # Test only: the Airflow image with a changed DAG (tests/cluster/upgrade/Dockerfile).
-  docker build --network host --quiet --build-arg "AIRFLOW_IMAGE=mini-data-platform/airflow:$IMAGE_TAG" \
-    -t "$UPGRADED_AIRFLOW" tests/cluster/upgrade >/dev/null
-  log "images built ($((SECONDS - started)) s)"
-}
-
-load_images() {
-  local started=$SECONDS sock="$STATE/containerd/containerd.sock"
-  [ -S "$sock" ] || die "the local cluster is not up (no $sock): scripts/local-cluster/cluster.sh up"
-  # What pods run: every image of images/list, the PostgreSQL, Metabase and StatsD exporter
-  # stand-ins the charts are given, and the Airflow image with a changed DAG the upgrade test
-  # rolls to.
-  local images=() name
-  while read -r name; do
-    images+=("mini-data-platform/$name:$IMAGE_TAG")
-  done < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' images/list)
-  images+=("$STANDIN_POSTGRES" "$STANDIN_METABASE" "$STANDIN_STATSD" "$UPGRADED_AIRFLOW")
-  log "loading ${#images[@]} images into the cluster's containerd: ${images[*]}"
-  docker save "${images[@]}" | ctr --address "$sock" -n k8s.io images import - >/dev/null
-  log "images loaded ($((SECONDS - started)) s)"
-}
-
 case "${1:-}" in
   docker-up) docker_up ;;
   docker-down) docker_down ;;
   standins) docker_up; build_standins ;;
-  build) docker_up; build_images ;;
-  load) load_images ;;
-  all) docker_up; build_standins; build_images; load_images ;;
-  *) echo "usage: $0 docker-up|standins|build|load|docker-down|all" >&2; exit 2 ;;
+  kind-node) docker_up; DOCKER_CLI="$DOCKER_CLI" tests/cluster/kind/node-image.sh ;;
+  *) echo "usage: $0 docker-up|standins|kind-node|docker-down" >&2; exit 2 ;;
 esac
