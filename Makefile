@@ -169,16 +169,22 @@ fmt: ## Format the code and apply safe lint fixes
 # The steps run from an environment shaped like the step images: only the step extras, the project
 # installed as a wheel, bytecode compiled (images/python-base/Dockerfile does the same).
 BENCH_VENV := $(CURDIR)/.bench-venv
+# dlt's own environment for the dlt way: only the bench group (dlt, pyarrow, psycopg2), compiled,
+# as a dlt user would deploy it (the dev environment also carries Airflow, which dlt probes).
+BENCH_DLT_VENV := $(CURDIR)/.bench-dlt-venv
 
 .PHONY: bench
-bench: tools ## Steps as 3 processes vs mdp run vs hand-written SQL upsert vs COPY, 1M rows; BENCH_ARGS to tune
+bench: tools ## Steps as 3 processes vs mdp run vs dlt vs hand-written SQL upsert vs COPY, 1M rows; BENCH_ARGS to tune
 	UV_PROJECT_ENVIRONMENT=$(BENCH_VENV) UV_COMPILE_BYTECODE=1 $(UV) sync --locked --quiet \
 	  --no-default-groups --no-editable --reinstall-package mini-data-platform --extra validator --extra transformer --extra loader --extra generator
-	$(UV) run --locked python -m bench.run --step-python $(BENCH_VENV)/bin/python $(BENCH_ARGS)
+	UV_PROJECT_ENVIRONMENT=$(BENCH_DLT_VENV) UV_COMPILE_BYTECODE=1 $(UV) sync --locked --quiet \
+	  --no-default-groups --group bench --no-install-project
+	$(UV) run --locked --group bench python -m bench.run --step-python $(BENCH_VENV)/bin/python \
+	  --dlt-python $(BENCH_DLT_VENV)/bin/python $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove caches and the local tool links (keeps the tool cache)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache .tools .bench-venv dist build
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .tools .bench-venv .bench-dlt-venv dist build
 
 ##@ Generated files
 

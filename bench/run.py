@@ -3,18 +3,23 @@
 Starts throwaway MinIO and PostgreSQL servers (mdp.devservers, as the tests do), generates a sales
 CSV of ``--rows`` rows with ``mdp generate`` (~1% in-file duplicate ids) and derives an *update*
 file of the same size in which half the rows are newer versions of the first file's ids and half
-are new ids. Then, for the **first** load and for the **update** load, it times four ways:
+are new ids. Then, for the **first** load and for the **update** load, it times five ways:
 
 * ``production``: ``mdp validate``, ``mdp transform``, ``mdp load``, each as its own process that
   reads its input from MinIO and writes its output back, exactly as the three pods do;
 * ``mdp run``: the same three steps in one process;
+* ``dlt``: the peer a data engineer would pick instead, dlt's fastest path for PostgreSQL (Arrow
+  tables, CSV loader files, merge on ``sale_id`` with the newest ``sale_timestamp`` winning) as a
+  process of its own (bench/dlt_way.py);
 * ``SQL upsert``: the baseline a data engineer would write by hand with psycopg: COPY the raw CSV
   into a temporary table, keep the newest row per ``sale_id`` (DISTINCT ON), and
   ``INSERT ... ON CONFLICT (sale_id) DO UPDATE ... WHERE`` the incoming row is newer;
 * ``plain COPY``: COPY of the file's deduplicated rows into a fresh table (the floor: what writing
   the rows and their indexes costs, no merge).
 
-Every way writes into a table with the primary key and indexes of ``warehouse.sales``. Each way
+Every way writes into a table with the primary key and indexes of ``warehouse.sales``, and
+after each case every way's table must hold the same rows (count and an order-free hash of the
+contract's columns), or the run fails: a faster wrong answer is no answer. Each way
 gets its own database and bucket: the first load starts from an empty table, the update load from
 the state its own first load left (plain COPY always starts from an empty table: it cannot
 merge). Every way starts its clock right after a ``CHECKPOINT``, so none pays for flushing the
@@ -33,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import os
 import subprocess
@@ -43,6 +49,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pyarrow as pa
@@ -57,13 +64,15 @@ from mdp.devservers import MinioServer, PostgresServer
 from mdp.transform.dedupe import keep_max
 from mdp.warehouse.tables import main_table
 
-WAYS = ("production", "mdp run", "SQL upsert", "plain COPY")
+WAYS = ("production", "mdp run", "dlt", "SQL upsert", "plain COPY")
 WAY_FLAGS = {
     "production": "production",
     "run": "mdp run",
+    "dlt": "dlt",
     "sql": "SQL upsert",
     "copy": "plain COPY",
 }
+DEFAULT_WAYS = ",".join(WAY_FLAGS)
 CASES = ("first", "update")
 FORMATS = ("csv", "csv.gz")
 """How the files are uploaded for the mdp ways (``--format``)."""
@@ -72,9 +81,22 @@ SALES = get_contract("sales")
 SALES_TABLE = main_table(SALES)
 COLUMNS = SALES.column_names
 TEMPLATE_DB = "bench_template"
+WAY_TABLES = {
+    "production": ("bench_production", "warehouse.sales"),
+    "mdp run": ("bench_run", "warehouse.sales"),
+    "dlt": ("bench_dlt", "public.sales"),
+    "SQL upsert": ("bench_sql", "public.sales"),
+    "plain COPY": ("bench_sql", "public.sales_copy"),
+}
+"""Where each way's table is: (database, table)."""
+ROOT = Path(__file__).resolve().parents[1]
+DLT_ENV = {"RUNTIME__DLTHUB_TELEMETRY": "false", "PROVIDERS__ENABLE_AIRFLOW_SECRETS": "false"}
+"""dlt's settings for the bench: no telemetry; and no Airflow Variables as a configuration
+source, which dlt enables whenever Airflow can be imported (the test environment has it: it
+imported Airflow and queried its Variables for every setting, seconds per run)."""
 UPDATE_SHIFT_US = 30 * 60 * 1_000_000
-"""An updated sale is 30 minutes newer: the generator's timestamps end an hour before now, so
-the update stays inside validation's future tolerance."""
+"""An updated sale is 30 minutes newer than its newest stored version: the generator's
+timestamps end an hour before now, so the update stays inside validation's future tolerance."""
 
 
 def progress(message: str) -> None:
@@ -98,6 +120,8 @@ class Result:
     steps: dict[str, dict[str, float]] = field(default_factory=dict)
     """Per step: ``wall`` seconds and the step's own phases (mdp.timing)."""
     load_avg: str = ""
+    state: str = ""
+    """The table after this case: row count and an order-free hash (see ``Bench.state``)."""
 
 
 def _vm_hwm_kib(pid: int) -> int | None:
@@ -113,23 +137,32 @@ def _vm_hwm_kib(pid: int) -> int | None:
 
 STEP_PYTHON = sys.executable
 """The interpreter of the step processes (``--step-python``)."""
+DLT_PYTHON = sys.executable
+"""The interpreter of the dlt way (``--dlt-python``): an environment with dlt and pyarrow."""
 
 
 def run_mdp(
     env: dict[str, str], log: Path, *args: str, profile: Path | None = None
 ) -> tuple[dict[str, Any], float, float]:
-    """Run `mdp ARGS` as a child process: (its JSON result line, seconds, peak RSS MiB).
+    """Run `mdp ARGS` as a child process: (its JSON result line, seconds, peak RSS MiB)."""
+    if profile is not None:
+        env = env | {"MDP__PROFILE": str(profile)}
+    return run_process([STEP_PYTHON, "-m", "mdp.cli", *args], env, log, f"mdp {' '.join(args)}")
+
+
+def run_process(
+    argv: list[str], env: dict[str, str], log: Path, label: str, cwd: Path | None = None
+) -> tuple[dict[str, Any], float, float]:
+    """Run ARGV as a child process: (its last JSON line, seconds, peak RSS MiB).
 
     Peak RSS is the child's own VmHWM, sampled every 20 ms until it exits. wait4's ru_maxrss is
     not used: Linux carries the parent's high-water mark into the child across fork and exec,
     so once this process has grown, every child would report at least its size.
     """
-    if profile is not None:
-        env = env | {"MDP__PROFILE": str(profile)}
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out, log.open("ab") as err:
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [STEP_PYTHON, "-m", "mdp.cli", *args], env=env, stdout=out, stderr=err
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+            argv, env=env, stdout=out, stderr=err, cwd=cwd
         )
         peak = 0
         while proc.poll() is None:
@@ -140,10 +173,14 @@ def run_mdp(
         lines = [json.loads(x) for x in out.read().decode().splitlines() if x.strip()]
     if proc.returncode != 0 or not lines:
         raise SystemExit(
-            f"mdp {' '.join(args)} failed with exit code {proc.returncode}: {lines[-1:]}"
-            f" (log: {log})"
+            f"{label} failed with exit code {proc.returncode}: {lines[-1:]} (log: {log})"
         )
     return lines[-1], seconds, peak / 1024
+
+
+def pg_url(pg: PostgresServer, dbname: str) -> str:
+    """The server as a ``postgresql://`` URL (what dlt takes as credentials)."""
+    return f"postgresql://{pg.user}:{quote(pg.password, safe='')}@127.0.0.1:{pg.port}/{dbname}"
 
 
 def _sales_csv_types() -> pacsv.ConvertOptions:
@@ -158,8 +195,25 @@ def _sales_csv_types() -> pacsv.ConvertOptions:
 
 
 def update_batches(first: Path) -> Iterator[pa.RecordBatch]:
-    """The update file: even rows are newer versions of the first file's sale (30 minutes later,
-    another quantity), odd rows are new sales; as many rows as the first file."""
+    """The update file: even rows are newer versions of the first file's sale (another
+    quantity, 30 minutes after the newest version of that sale in the first file, plus the row's
+    position in microseconds), odd rows are new sales; as many rows as the first file.
+
+    Newer than every stored version, and no two versions of a sale at the same instant: a stored
+    row is then replaced by the newest version the update carries under any merge semantics,
+    ours and the SQL baseline's (only a newer row replaces) as well as dlt's (the load's newest
+    replaces whatever is stored), so every way must end with the same table.
+    """
+    stored = pacsv.read_csv(
+        first,
+        convert_options=pacsv.ConvertOptions(
+            column_types=SALES.arrow_schema(), include_columns=["sale_id", "sale_timestamp"]
+        ),
+    )
+    newest = stored.group_by("sale_id", use_threads=False).aggregate([("sale_timestamp", "max")])
+    del stored
+    newest_ids = newest.column("sale_id").combine_chunks()
+    newest_us = pc.cast(newest.column("sale_timestamp_max"), pa.int64()).combine_chunks()
     reader = pacsv.open_csv(
         first,
         convert_options=_sales_csv_types(),
@@ -168,12 +222,15 @@ def update_batches(first: Path) -> Iterator[pa.RecordBatch]:
     for batch in reader:
         n = batch.num_rows
         newer = pa.array([(offset + i) % 2 == 0 for i in range(n)])
+        position = pa.array(range(offset, offset + n), pa.int64())
         offset += n
         ids = pc.if_else(
             newer, batch.column("sale_id"), pc.binary_join_element_wise("U", batch["sale_id"], "")
         )
         ts = batch.column("sale_timestamp")
-        shifted = pc.cast(pc.add(pc.cast(ts, pa.int64()), UPDATE_SHIFT_US), ts.type)
+        newest_of_row = newest_us.take(pc.index_in(batch["sale_id"], value_set=newest_ids))
+        shifted_us = pc.add(pc.add(newest_of_row, UPDATE_SHIFT_US), position)
+        shifted = pc.cast(shifted_us, ts.type)
         quantity = pc.if_else(
             newer, pc.add(pc.remainder(batch["quantity"], 10), 1), batch["quantity"]
         )
@@ -290,6 +347,9 @@ class Bench:
             if self.format == "csv.gz":
                 self.uploads["update"] = self.work / "update.csv.gz"
                 _gzip(update, self.uploads["update"])
+        if "dlt" in ways:
+            progress("warming up dlt (two rows, untimed)")
+            self.warm_up_dlt()
         if "plain COPY" in ways:
             for case, path in self.files.items():
                 self.deduped[case] = self.work / f"{case}.deduped.csv"
@@ -381,6 +441,54 @@ class Bench:
             result.steps[step] = {"wall": seconds.get(step, 0.0), **phases.get(step, {})}
         return result
 
+    def dlt_database(self, db: str) -> None:
+        """A fresh database with the table dlt merges into: warehouse.sales's shape."""
+        self.fresh_database(db)
+        with self.admin(db) as c:
+            c.execute("CREATE TABLE public.sales (LIKE warehouse.sales INCLUDING ALL)")
+            # dlt writes the file's columns only; ours also record the delivering file.
+            c.execute("ALTER TABLE public.sales ALTER COLUMN source_file_id SET DEFAULT 0")
+
+    def run_dlt(
+        self, db: str, csv: Path, pipelines: Path, label: str, profile: Path | None = None
+    ) -> tuple[dict[str, Any], float, float]:
+        argv = [DLT_PYTHON]
+        if profile is not None:
+            argv += ["-m", "cProfile", "-o", str(profile)]
+        argv += ["-m", "bench.dlt_way", str(csv), "--credentials", pg_url(self.pg, db)]
+        argv += ["--pipelines-dir", str(pipelines)]
+        env = os.environ | DLT_ENV
+        return run_process(argv, env, self.work / f"{label}.log", label, cwd=ROOT)
+
+    def warm_up_dlt(self) -> None:
+        """One untimed dlt load of two rows: reads dlt's modules into the page cache, as
+        ``mdp generate`` does for the steps' (and compiles them where the environment is not)."""
+        tiny = self.work / "dlt-warmup.csv"
+        with self.files["first"].open("rb") as f:
+            tiny.write_bytes(b"".join(f.readline() for _ in range(3)))
+        self.dlt_database("bench_dlt_warmup")
+        self.run_dlt("bench_dlt_warmup", tiny, self.work / "dlt-warmup", "dlt-warmup")
+
+    def dlt(self, case: str, rows: int) -> Result:
+        """dlt into a table of warehouse.sales's shape, as its own process (bench/dlt_way.py);
+        its pipeline state carries over from the first case to the update, as in a real
+        deployment."""
+        db = "bench_dlt"
+        if case == "first":
+            self.dlt_database(db)
+        progress(f"dlt {case}")
+        self.settle()
+        line, secs, rss = self.run_dlt(
+            db,
+            self.files[case],
+            self.work / "dlt-pipelines",
+            f"dlt.{case}",
+            self._profile("dlt", case, "dlt"),
+        )
+        result = Result("dlt", case, rows, secs, {"dlt": rss}, load_avg=load_average())
+        result.steps["dlt"] = {"wall": secs, **line.get("timings", {})}
+        return result
+
     def sql_upsert(self, case: str, rows: int) -> Result:
         """The hand-written baseline, timed from connect to commit."""
         db = "bench_sql"
@@ -446,19 +554,57 @@ class Bench:
         runners = {
             "production": self.production,
             "mdp run": self.mdp_run,
+            "dlt": self.dlt,
             "SQL upsert": self.sql_upsert,
             "plain COPY": self.plain_copy,
         }
         for case in self.cases:
+            done = []
             for way in self.ways:
                 result = runners[way](case, rows)
                 progress(f"{way} {case}: {result.seconds:.1f} s (load {result.load_avg})")
                 self.results.append(result)
+                done.append(result)
+            self.check_states(case, done)
+
+    # -- the final state (untimed) ----------------------------------------------------------
+
+    def state(self, way: str) -> str:
+        """``<rows> rows, hash <h>`` of the table WAY wrote: the sum of a 64-bit hash of every
+        row's contract columns, so the order rows were written in does not matter (and no
+        aggregate string grows with the table, as an ordered md5 would)."""
+        db, table = WAY_TABLES[way]
+        cols = ", ".join(COLUMNS)
+        with self.admin(db) as c:
+            row = c.execute(
+                f"SELECT count(*), coalesce(sum(hashtextextended(t::text, 0)::numeric), 0)"
+                f" FROM (SELECT {cols} FROM {table}) t"
+            ).fetchone()
+        if row is None:
+            raise SystemExit(f"no state of {way}'s table")
+        return f"{row[0]:,} rows, hash {row[1]}"
+
+    def check_states(self, case: str, results: list[Result]) -> None:
+        """Every way that merges must leave the same rows as every other; plain COPY only on
+        the first file (it loads the update file alone, into an empty table)."""
+        checked = [r for r in results if r.way != "plain COPY" or case == "first"]
+        for r in checked:
+            r.state = self.state(r.way)
+        states = {r.state for r in checked}
+        if len(states) > 1:
+            raise SystemExit(
+                f"the ways disagree on the {case} file's final state: "
+                + "; ".join(f"{r.way}: {r.state}" for r in checked)
+            )
+        if states:
+            progress(f"{case}: every way's table holds the same rows ({states.pop()})")
 
 
 # -- report -----------------------------------------------------------------------------------
 
 SPLIT = ("startup", "download", "compute", "upload", "copy", "merge", "commit", "archive")
+DLT_SPLIT = ("startup", "extract", "normalize", "load")
+"""dlt's phases (bench/dlt_way.py): its pipeline's extract, normalize and load steps."""
 
 
 def split_of(phases: dict[str, float]) -> dict[str, float]:
@@ -491,11 +637,32 @@ def report(results: list[Result], rows: int, fmt: str = "csv") -> str:
     lines += [head, "-" * len(head)]
     for r in results:
         for step, phases in r.steps.items():
+            if step == "dlt":
+                continue
             split = split_of(phases)
             lines.append(
                 f"{r.way:<12} {r.case:<7} {step:<10} {phases.get('wall', 0.0):>6.1f}"
                 + "".join(f" {split[c]:>8.1f}" for c in (*SPLIT, "other"))
             )
+    dlt = [(r, r.steps["dlt"]) for r in results if "dlt" in r.steps]
+    if dlt:
+        lines += ["", "where dlt's time goes (seconds, from its pipeline's steps):", ""]
+        head = f"{'way':<12} {'case':<7} {'wall':>6}" + "".join(
+            f" {c:>9}" for c in (*DLT_SPLIT, "other")
+        )
+        lines += [head, "-" * len(head)]
+        for r, phases in dlt:
+            wall = phases.get("wall", 0.0)
+            other = wall - sum(phases.get(c, 0.0) for c in DLT_SPLIT)
+            lines.append(
+                f"{r.way:<12} {r.case:<7} {wall:>6.1f}"
+                + "".join(f" {phases.get(c, 0.0):>9.1f}" for c in DLT_SPLIT)
+                + f" {other:>9.1f}"
+            )
+    states = [r for r in results if r.state]
+    if states:
+        lines += ["", "final state of each table (checked equal across the ways of a case):", ""]
+        lines += [f"{r.way:<12} {r.case:<7} {r.state}" for r in states]
     return "\n".join(lines)
 
 
@@ -504,8 +671,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per file (1M)")
     parser.add_argument(
         "--ways",
-        default="production,run,sql,copy",
-        help="comma-separated subset of production,run,sql,copy (ratios need sql)",
+        default=DEFAULT_WAYS,
+        help=f"comma-separated subset of {DEFAULT_WAYS} (ratios need sql; dlt needs the bench "
+        "dependency group)",
     )
     parser.add_argument(
         "--cases",
@@ -539,8 +707,17 @@ def main() -> int:
         help="interpreter of the step processes: an environment with only the step extras and "
         "compiled bytecode, as in the images (`make bench` builds .bench-venv); default: this one",
     )
+    parser.add_argument(
+        "--dlt-python",
+        type=Path,
+        default=None,
+        help="interpreter of the dlt way: an environment with only the bench group, compiled "
+        "(`make bench` builds .bench-dlt-venv); default: this one",
+    )
     args = parser.parse_args()
-    global STEP_PYTHON  # noqa: PLW0603 - set once, before any step runs
+    global STEP_PYTHON, DLT_PYTHON  # noqa: PLW0603 - set once, before any step runs
+    if args.dlt_python:
+        DLT_PYTHON = str(args.dlt_python)
     if args.step_python:
         STEP_PYTHON = str(args.step_python)
     else:
@@ -548,7 +725,12 @@ def main() -> int:
             "warning: steps run in this environment (dev dependencies, maybe no bytecode): "
             "start-up is slower than in the images; `make bench` uses --step-python"
         )
-    ways = [WAY_FLAGS[w.strip()] for w in args.ways.split(",") if w.strip()]
+    try:
+        ways = [WAY_FLAGS[w.strip()] for w in args.ways.split(",") if w.strip()]
+    except KeyError as e:
+        parser.error(f"unknown way {e}; the ways are {DEFAULT_WAYS}")
+    if "dlt" in ways and not args.dlt_python and importlib.util.find_spec("dlt") is None:
+        parser.error("the dlt way needs dlt: `uv sync --group bench` (make bench does)")
     cases = tuple(c.strip() for c in args.cases.split(",") if c.strip())
     if cases == ("metrics",):
         return _metrics_case(args.audit_rows)
