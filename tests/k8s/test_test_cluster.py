@@ -71,7 +71,7 @@ def test_test_cluster_always_stops_docker_checks_the_host_and_keeps_the_test_sta
         recipe.index("host-state.sh > .host-state.before"),
         recipe.index("images.sh kind-node"),
         recipe.index(" tests/cluster"),
-        recipe.index("kind delete cluster"),
+        recipe.index("cluster-down DOCKER=/usr/bin/docker"),
         recipe.index("images.sh docker-down"),
         recipe.index("host-state.sh > .host-state.after"),
     )
