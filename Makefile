@@ -22,6 +22,10 @@ HELM_BIN := $(TOOLS_CACHE)/helm-$(HELM_VERSION)-$(HELM_BUILD)/helm
 STATSD_EXPORTER_BIN := $(TOOLS_CACHE)/statsd_exporter-$(STATSD_EXPORTER_VERSION)/statsd_exporter
 KIND_BIN := $(TOOLS_CACHE)/kind-$(KIND_VERSION)/kind
 PYTEST_ARGS ?=
+# `make test` spreads the test files over TEST_WORKERS processes (pytest-xdist; auto: one per
+# core, 0: no workers). A file stays in one worker, which starts its own throwaway servers.
+TEST_WORKERS ?= auto
+TEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 BENCH_ARGS ?=
 # Kubernetes: the kind cluster, the namespace of both releases, and how long `deploy` waits.
 CLUSTER ?= mdp
@@ -76,9 +80,14 @@ help: ## Show this help
 ##@ Development
 
 .PHONY: dev
-dev: tools ## Set up: Python environment from uv.lock, plus the MinIO server binary
-	$(UV) sync --locked
+dev: ## Set up: the Python environment from uv.lock and the tools (MinIO, helm, kind, ...), side by side
+	@# The downloads of uv sync overlap the compiles of make tools (first run: minutes saved).
+	$(MAKE) -j4 tools venv
 	@echo "ready: run 'make test'"
+
+.PHONY: venv
+venv: ## The Python environment from uv.lock (uv sync --locked; part of dev)
+	$(UV) sync --locked
 
 .PHONY: tools
 tools: $(TOOLS_BIN)/minio $(TOOLS_BIN)/helm $(TOOLS_BIN)/statsd_exporter $(TOOLS_BIN)/kind ## Build the pinned MinIO server, helm (with its version ldflags), the StatsD exporter and kind via go install (cached)
@@ -139,8 +148,8 @@ $(TOOLS_BIN)/helm: $(HELM_BIN)
 	ln -sfn $(HELM_BIN) $@
 
 .PHONY: test
-test: ## Run all tests (unit + integration against real MinIO and PostgreSQL)
-	$(UV) run --locked pytest $(PYTEST_ARGS)
+test: ## Run all tests (unit + integration against real MinIO and PostgreSQL), on every core
+	$(UV) run --locked pytest $(TEST_PARALLEL) $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: ## Only the tests that need no server (neither marker integration nor e2e)
@@ -317,12 +326,10 @@ test-cluster-faults: ## test-cluster plus the fault tests: platform pods deleted
 
 .PHONY: test-cluster
 test-cluster: tools ## The platform end to end on kind: make cluster-up, the tests, make cluster-down (needs root)
-	scripts/test-cluster/build.sh
 	scripts/test-cluster/host-state.sh > .host-state.before
 	@# Docker creates /lib/modules for kind's read-only bind mount; removed after if it made it.
 	status=0; had_modules=0; [ -e /lib/modules ] && had_modules=1; \
-	{ scripts/test-cluster/images.sh standins \
-	  && node_image="$$(scripts/test-cluster/images.sh kind-node)" \
+	{ node_image="$$(scripts/test-cluster/prepare.sh)" \
 	  && DOCKER_HOST=$(TEST_DOCKER_HOST) MDP_KIND_NODE_IMAGE="$$node_image" MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL) \
 	     $(UV) run --locked pytest -s tests/cluster $(CLUSTER_TESTS) $(PYTEST_ARGS); } || status=$$?; \
 	if DOCKER_HOST=$(TEST_DOCKER_HOST) $(TOOLS_BIN)/kind get clusters 2>/dev/null | grep -qx $(CLUSTER); then \

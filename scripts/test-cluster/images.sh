@@ -4,12 +4,17 @@
 #   images.sh docker-up     start Docker (Debian's dockerd, BuildKit) for this test only
 #   images.sh standins      build the test stand-ins of the third-party images
 #                           (tests/cluster/standins: mmdebstrap + docker import, then Debian packages)
+#   images.sh build-flags   print the `docker build` flags that put the stand-ins under our
+#                           images (the DOCKER_BUILD_FLAGS the test gives `make cluster-up`)
+#   images.sh warm          build our images with those flags (`make images`), so the build of
+#                           `make cluster-up` finds every layer in Docker's cache
 #   images.sh kind-node     build the kind node image stand-in (tests/cluster/kind/node-image.sh)
 #                           and print its name
 #   images.sh docker-down   stop that Docker
 #
 # Our own images are built by `make cluster-up` itself (`make images`, the stand-ins passed as
-# base-image build arguments), with DOCKER_HOST pointing at this Docker.
+# base-image build arguments), with DOCKER_HOST pointing at this Docker; `warm` only lets the
+# first build happen while the Kubernetes binaries compile (scripts/test-cluster/prepare.sh).
 #
 # Docker runs with its own socket and exec root under /var/lib/mdp-local-docker, its image
 # store in the tool cache (so a second CI run on the same machine reuses every layer), no bridge
@@ -32,7 +37,8 @@ DOCKER_CLI="${DOCKER_CLI:-/usr/bin/docker}"
 export DOCKER_HOST="unix://$DOCKER_SOCK" DOCKER_BUILDKIT=1
 STANDIN_DIR=tests/cluster/standins
 # What the stand-ins are called (the build arguments our Dockerfiles take).
-GO_VERSION="${GO_VERSION:-1.26.0}"
+GO_VERSION="${GO_IMAGE#golang:}"
+GO_VERSION="${GO_VERSION%%-*}"
 STANDIN_DEBIAN=mdp-standin/debian:bookworm
 STANDIN_PYTHON=mdp-standin/python:3.11
 STANDIN_UV="mdp-standin/uv:$UV_VERSION"
@@ -87,6 +93,20 @@ docker_down() {
 }
 
 have() { docker image inspect "$1" >/dev/null 2>&1; }
+
+build_flags() {
+  echo "--network host --build-arg PYTHON_IMAGE=$STANDIN_PYTHON --build-arg UV_IMAGE=$STANDIN_UV" \
+    "--build-arg GO_IMAGE=$STANDIN_GO --build-arg RUNTIME_IMAGE=$STANDIN_STATIC" \
+    "--build-arg AIRFLOW_IMAGE=$STANDIN_AIRFLOW"
+}
+
+warm_images() {
+  local started=$SECONDS
+  log "our images (make images IMAGE_TAG=dev, on the stand-ins), for make cluster-up's build to find"
+  make --no-print-directory images IMAGE_TAG=dev DOCKER="$DOCKER_CLI" \
+    DOCKER_BUILD_FLAGS="$(build_flags) --quiet" >/dev/null
+  log "our images built ($((SECONDS - started)) s)"
+}
 
 build_standins() {
   local started=$SECONDS
@@ -146,6 +166,8 @@ case "${1:-}" in
   docker-up) docker_up ;;
   docker-down) docker_down ;;
   standins) docker_up; build_standins ;;
+  build-flags) build_flags ;;
+  warm) docker_up; warm_images ;;
   kind-node) docker_up; DOCKER_CLI="$DOCKER_CLI" tests/cluster/kind/node-image.sh ;;
-  *) echo "usage: $0 docker-up|standins|kind-node|docker-down" >&2; exit 2 ;;
+  *) echo "usage: $0 docker-up|standins|build-flags|warm|kind-node|docker-down" >&2; exit 2 ;;
 esac

@@ -53,14 +53,9 @@ KIND_CLUSTER = "mdp"
 NODE = f"{KIND_CLUSTER}-control-plane"
 # kind's default Service and pod ranges (k8s/kind-config.yaml keeps them).
 ROUTED = ("10.96.0.0/12", "10.244.0.0/16")
-# Base-image stand-ins for `make images` (tests/cluster/standins; scripts/test-cluster/images.sh
-# builds them and passes the same flags in its own build).
-STANDIN_BUILD_FLAGS = (
-    "--network host --build-arg PYTHON_IMAGE=mdp-standin/python:3.11"
-    " --build-arg UV_IMAGE=mdp-standin/uv:{uv} --build-arg GO_IMAGE=mdp-standin/golang:{go}"
-    " --build-arg RUNTIME_IMAGE=mdp-standin/distroless-static:nonroot"
-    " --build-arg AIRFLOW_IMAGE=mdp-standin/airflow:{airflow}"
-)
+# Prints the `docker build` flags that put the base-image stand-ins (tests/cluster/standins) under
+# `make images`; the script's own warm-up build uses the same.
+IMAGES_SCRIPT = ROOT / "scripts" / "test-cluster" / "images.sh"
 # The Airflow image with a changed DAG the upgrade-in-flight test rolls to (tests/cluster/upgrade).
 UPGRADED_AIRFLOW = "mini-data-platform/airflow:dev-upgraded"
 
@@ -265,13 +260,9 @@ def _user_shell(home: Path) -> dict[str, str]:
         if not Path(target).exists():
             pytest.fail(f"{name} is missing ({target}): make tools", pytrace=False)
         (bin_dir / name).symlink_to(Path(target).resolve())
-    from tests.support.versions import VERSIONS
-
-    flags = STANDIN_BUILD_FLAGS.format(
-        uv=VERSIONS["UV_VERSION"],
-        go=VERSIONS["GO_IMAGE"].split(":")[1].split("-")[0],
-        airflow=VERSIONS["AIRFLOW_VERSION"],
-    )
+    flags = subprocess.run(
+        [str(IMAGES_SCRIPT), "build-flags"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     return os.environ | {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "KUBECONFIG": str(home / "kubeconfig"),

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,7 @@ def test_test_cluster_always_stops_docker_checks_the_host_and_keeps_the_test_sta
     ).stdout
     before, node, tests, leftover, down, after = (
         recipe.index("host-state.sh > .host-state.before"),
-        recipe.index("images.sh kind-node"),
+        recipe.index("prepare.sh"),
         recipe.index(" tests/cluster"),
         recipe.index("cluster-down DOCKER=/usr/bin/docker"),
         recipe.index("images.sh docker-down"),
@@ -134,3 +135,64 @@ def test_host_state_still_shows_a_real_difference(tmp_path: Path) -> None:
     assert before != after
     added = set(after.splitlines()) - set(before.splitlines())
     assert added == {"cni-left-behind", "/var/run/docker.sock exists"}
+
+
+def _prepare_tree(tmp_path: Path, go: str, images: str) -> Path:
+    """prepare.sh in a copy of the layout it expects, with the Go and image builds as fakes."""
+    script = tmp_path / "scripts" / "test-cluster" / "prepare.sh"
+    script.parent.mkdir(parents=True)
+    script.write_text((ROOT / "scripts" / "test-cluster" / "prepare.sh").read_text())
+    fakes = {
+        tmp_path / "tests" / "cluster" / "kind" / "node-image.sh": go,
+        tmp_path / "scripts" / "test-cluster" / "images.sh": images,
+    }
+    for path, body in fakes.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"#!/usr/bin/env bash\nset -eu\ncd '{tmp_path}'\n{body}\n")
+    for path in [script, *fakes]:
+        path.chmod(0o755)
+    return script
+
+
+def test_prepare_runs_the_go_and_image_builds_side_by_side_then_prints_the_node_image(
+    tmp_path: Path,
+) -> None:
+    script = _prepare_tree(
+        tmp_path,
+        go='touch go.started; sleep 1; [ -e images.started ]; touch go.done',
+        images='case "$1" in\n'
+        '  standins) touch images.started; sleep 1; [ -e go.started ] ;;\n'
+        '  warm) [ -e images.started ] ;;\n'
+        '  kind-node) [ -e go.done ] && echo mdp-standin/kind-node:test ;;\n'
+        'esac',
+    )
+    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "mdp-standin/kind-node:test\n"  # progress goes to stderr only
+
+
+def test_prepare_fails_and_stops_the_go_builds_when_an_image_build_fails(tmp_path: Path) -> None:
+    script = _prepare_tree(
+        tmp_path,
+        go="sleep 30; touch go.done",
+        images='[ "$1" != standins ] || { echo "apt failed" >&2; exit 7; }; touch called.$1',
+    )
+    started = time.monotonic()
+    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 7
+    assert "image builds failed" in done.stderr and "apt failed" in done.stderr
+    assert time.monotonic() - started < 20  # the 30 s Go build was stopped, not waited for
+    time.sleep(0.5)
+    assert not (tmp_path / "go.done").exists()
+    assert not list(tmp_path.glob("called.*"))  # no warm-up, no node image
+
+
+def test_prepare_fails_without_a_node_image_when_the_go_builds_fail(tmp_path: Path) -> None:
+    script = _prepare_tree(
+        tmp_path, go='echo "compile error" >&2; exit 2', images='touch "called.$1"'
+    )
+    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "Go builds failed" in done.stderr and "compile error" in done.stderr
+    assert sorted(p.name for p in tmp_path.glob("called.*")) == ["called.standins", "called.warm"]
+    assert done.stdout == ""

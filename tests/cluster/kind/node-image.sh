@@ -204,4 +204,8 @@ main() {
   echo "$node"
 }
 
-main "$@"
+case "${1:-image}" in
+  image) main ;;
+  binaries) build_binaries ;;  # the Go builds only (no Docker): scripts/test-cluster/prepare.sh
+  *) echo "usage: $0 [image|binaries]" >&2; exit 2 ;;
+esac
