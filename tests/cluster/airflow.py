@@ -132,16 +132,21 @@ class Airflow:
         return self.read_in("api-server", "api-server", "python", "-c", script).strip()
 
 
+def container_id(pod: dict[str, Any], container: str) -> str | None:
+    """The runtime's id of a running container of ``pod`` (the name of its cgroup), or None."""
+    statuses = pod["status"].get("containerStatuses") or []
+    status = next((c for c in statuses if c["name"] == container), None)
+    if not status or not status.get("containerID") or "running" not in status.get("state", {}):
+        return None
+    return str(status["containerID"].split("://", 1)[1])
+
+
 def _working_set(
     pod: dict[str, Any], container: str, cgroups: dict[str, dict[str, int]]
 ) -> int | None:
     """A running container's memory working set (usage minus inactive page cache, as the
     kubelet counts it), from the node's cgroups (Cluster.memory_cgroups)."""
-    statuses = pod["status"].get("containerStatuses") or []
-    status = next((c for c in statuses if c["name"] == container), None)
-    if not status or not status.get("containerID") or "running" not in status.get("state", {}):
-        return None
-    found = cgroups.get(status["containerID"].split("://", 1)[1])
+    found = cgroups.get(container_id(pod, container) or "")
     return None if found is None else found["usage"] - found["inactive_file"]
 
 

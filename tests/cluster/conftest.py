@@ -228,11 +228,6 @@ def kube_context(cluster: Cluster) -> str:
     return str(yaml.safe_load(cluster.kubeconfig.read_text())["current-context"])
 
 
-def user_env(cluster: Cluster) -> dict[str, str]:
-    """The user's shell the cluster was made in (PATH with kind, kubectl, helm, docker)."""
-    return dict(cluster.env)
-
-
 def _user_shell(home: Path) -> dict[str, str]:
     """A shell as the README's prerequisites leave it: docker, kind, kubectl and helm on PATH
     (the tool cache's builds), and a kubeconfig of its own."""

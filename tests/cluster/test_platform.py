@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from mdp.generate.step import generate
-from tests.cluster.airflow import CHART_ENV, COMPONENTS, Airflow
+from tests.cluster.airflow import CHART_ENV, COMPONENTS, Airflow, container_id
 from tests.cluster.conftest import (
     NAMESPACE,
     ROOT,
@@ -138,14 +138,9 @@ def test_namespace_enforces_pod_security_restricted(installed: Installed) -> Non
         for container in pod["spec"]["containers"]:
             limit = container["resources"].get("limits", {}).get("memory")
             assert limit, (pod["metadata"]["name"], container["name"])
-            assert cgroups[_container_id(pod, container["name"])]["limit"] == _bytes(limit)
+            assert cgroups[str(container_id(pod, container["name"]))]["limit"] == _bytes(limit)
             checked += 1
     assert checked >= 7  # MinIO, PostgreSQL, Metabase, Airflow's four components
-
-
-def _container_id(pod: dict[str, Any], container: str) -> str:
-    status = next(c for c in pod["status"]["containerStatuses"] if c["name"] == container)
-    return str(status["containerID"].split("://", 1)[1])
 
 
 def _bytes(quantity: str) -> int:

@@ -30,7 +30,6 @@ from tests.cluster.conftest import (
     docker,
     kube_context,
     make,
-    user_env,
     wait_until,
 )
 from tests.support.port_forwards import documented_port_forwards
@@ -55,7 +54,7 @@ def forwarded(installed: Installed) -> Iterator[list[int]]:
     """Every documented port-forward running, as the user started them; their local ports.
     Ports kind already maps (Airflow 8080, console 9001, Metabase 3000) are reached through
     kind's mapping instead, as docs/kubernetes.md says: forwarding them would find them taken."""
-    env = user_env(installed.cluster)
+    env = dict(installed.cluster.env)
     processes, ports = [], []
     mapped = _kind_mapped_ports()
     assert mapped == {8080, 9001, 3000}
@@ -130,7 +129,7 @@ def test_the_documented_port_forwards_reach_airflow_minio_metabase_and_postgres(
 def _make(cluster: Cluster, target: str, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["make", "--no-print-directory", target, f"KUBE_CONTEXT={kube_context(cluster)}"],
-        cwd=ROOT, env=user_env(cluster), capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT, env=cluster.env, capture_output=True, text=True, timeout=timeout,
         check=False,
     )  # fmt: skip
 
@@ -150,7 +149,7 @@ def test_make_status_credentials_logs_and_demo_work_against_the_cluster(
     # `make logs` follows the scheduler's log until stopped.
     logs = subprocess.Popen(
         ["make", "--no-print-directory", "logs", f"KUBE_CONTEXT={kube_context(cluster)}"],
-        cwd=ROOT, env=user_env(cluster), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        cwd=ROOT, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, start_new_session=True,
     )  # fmt: skip
     time.sleep(15)

@@ -154,19 +154,23 @@ def _prepare_tree(tmp_path: Path, go: str, images: str) -> Path:
     return script
 
 
+def _run(script: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(script)], capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_prepare_runs_the_go_and_image_builds_side_by_side_then_prints_the_node_image(
     tmp_path: Path,
 ) -> None:
     script = _prepare_tree(
         tmp_path,
-        go='touch go.started; sleep 1; [ -e images.started ]; touch go.done',
+        go="touch go.started; sleep 1; [ -e images.started ]; touch go.done",
         images='case "$1" in\n'
-        '  standins) touch images.started; sleep 1; [ -e go.started ] ;;\n'
-        '  warm) [ -e images.started ] ;;\n'
-        '  kind-node) [ -e go.done ] && echo mdp-standin/kind-node:test ;;\n'
-        'esac',
+        "  standins) touch images.started; sleep 1; [ -e go.started ] ;;\n"
+        "  warm) [ -e images.started ] ;;\n"
+        "  kind-node) [ -e go.done ] && echo mdp-standin/kind-node:test ;;\n"
+        "esac",
     )
-    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=60)
+    done = _run(script)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "mdp-standin/kind-node:test\n"  # progress goes to stderr only
 
@@ -178,7 +182,7 @@ def test_prepare_fails_and_stops_the_go_builds_when_an_image_build_fails(tmp_pat
         images='[ "$1" != standins ] || { echo "apt failed" >&2; exit 7; }; touch called.$1',
     )
     started = time.monotonic()
-    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=60)
+    done = _run(script)
     assert done.returncode == 7
     assert "image builds failed" in done.stderr and "apt failed" in done.stderr
     assert time.monotonic() - started < 20  # the 30 s Go build was stopped, not waited for
@@ -191,7 +195,7 @@ def test_prepare_fails_without_a_node_image_when_the_go_builds_fail(tmp_path: Pa
     script = _prepare_tree(
         tmp_path, go='echo "compile error" >&2; exit 2', images='touch "called.$1"'
     )
-    done = subprocess.run([str(script)], capture_output=True, text=True, timeout=60)
+    done = _run(script)
     assert done.returncode == 2
     assert "Go builds failed" in done.stderr and "compile error" in done.stderr
     assert sorted(p.name for p in tmp_path.glob("called.*")) == ["called.standins", "called.warm"]
