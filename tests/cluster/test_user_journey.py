@@ -54,7 +54,7 @@ def forwarded(installed: Installed) -> Iterator[list[int]]:
     """Every documented port-forward running, as the user started them; their local ports.
     Ports kind already maps (Airflow 8080, console 9001, Metabase 3000) are reached through
     kind's mapping instead, as docs/kubernetes.md says: forwarding them would find them taken."""
-    env = dict(installed.cluster.env)
+    env = installed.cluster.env
     processes, ports = [], []
     mapped = _kind_mapped_ports()
     assert mapped == {8080, 9001, 3000}
