@@ -316,13 +316,9 @@ LOCAL_KUBECTL := $(TOOLS_CACHE)/kubernetes-$(KUBERNETES_VERSION)/bin/kubectl
 # The Docker scripts/test-cluster/images.sh starts for the test's builds and kind's nodes.
 TEST_DOCKER_HOST := unix:///var/lib/mdp-local-docker/docker.sock
 
-# Which cluster tests run: all but the fault tests (tests/cluster/test_resilience.py, ~20 min of
-# bursts), which `test-cluster-faults` adds.
-CLUSTER_TESTS ?= -m "not faults"
-
-.PHONY: test-cluster-faults
-test-cluster-faults: ## test-cluster plus the fault tests: platform pods deleted and Airflow upgraded mid-burst
-	$(MAKE) test-cluster CLUSTER_TESTS=
+# Which cluster tests run (pytest arguments): all of them; CLUSTER_TESTS='-m "not faults"' leaves
+# out the fault tests (tests/cluster/test_resilience.py: platform pods deleted mid-burst).
+CLUSTER_TESTS ?=
 
 .PHONY: test-cluster
 test-cluster: tools ## The platform end to end on kind: make cluster-up, the tests, make cluster-down (needs root)

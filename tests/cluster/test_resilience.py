@@ -1,5 +1,6 @@
 """Platform faults and an Airflow upgrade while files are in flight, on the installation of
-test_platform.py (issue 22); marked ``faults``: ``make test-cluster-faults`` runs them.
+test_platform.py (issue 22); marked ``faults`` so that ``make test-cluster CLUSTER_TESTS='-m "not
+faults"'`` can leave them out.
 
 Each test uploads a burst of small, valid sales files, waits until step pods run, then deletes
 one of the platform's own pods (the scheduler, the triggerer, MinIO, PostgreSQL with its volume
@@ -27,7 +28,6 @@ from tests.cluster.conftest import (
     Installed,
 )
 
-# Not in `make test-cluster` (CI's time budget): `make test-cluster-faults` runs them.
 pytestmark = [pytest.mark.cluster, pytest.mark.faults, pytest.mark.timeout(2400)]
 
 BURST = 20
