@@ -319,6 +319,12 @@ TEST_DOCKER_HOST := unix:///var/lib/mdp-local-docker/docker.sock
 # Which cluster tests run (pytest arguments): all of them; CLUSTER_TESTS='-m "not faults"' leaves
 # out the fault tests (tests/cluster/test_resilience.py: platform pods deleted mid-burst).
 CLUSTER_TESTS ?=
+# Where they are; make bench-cluster points it at its benchmark.
+CLUSTER_PATHS ?= tests/cluster
+
+.PHONY: bench-cluster
+bench-cluster: ## The platform's throughput on the test's kind cluster: 100 small files, one of 1M rows (on demand, not in CI)
+	$(MAKE) test-cluster CLUSTER_PATHS=tests/cluster/bench_throughput.py CLUSTER_TESTS=
 
 .PHONY: test-cluster
 test-cluster: tools ## The platform end to end on kind: make cluster-up, the tests, make cluster-down (needs root)
@@ -327,7 +333,7 @@ test-cluster: tools ## The platform end to end on kind: make cluster-up, the tes
 	status=0; had_modules=0; [ -e /lib/modules ] && had_modules=1; \
 	{ node_image="$$(scripts/test-cluster/prepare.sh)" \
 	  && DOCKER_HOST=$(TEST_DOCKER_HOST) MDP_KIND_NODE_IMAGE="$$node_image" MDP_CLUSTER_KUBECTL=$(LOCAL_KUBECTL) \
-	     $(UV) run --locked pytest -s tests/cluster $(CLUSTER_TESTS) $(PYTEST_ARGS); } || status=$$?; \
+	     $(UV) run --locked pytest -s $(CLUSTER_PATHS) $(CLUSTER_TESTS) $(PYTEST_ARGS); } || status=$$?; \
 	if DOCKER_HOST=$(TEST_DOCKER_HOST) $(TOOLS_BIN)/kind get clusters 2>/dev/null | grep -qx $(CLUSTER); then \
 	  echo "error: the tests left the kind cluster $(CLUSTER) behind; deleting it"; status=1; \
 	  DOCKER_HOST=$(TEST_DOCKER_HOST) PATH=$(TOOLS_BIN):$$PATH make --no-print-directory cluster-down DOCKER=/usr/bin/docker || true; fi; \

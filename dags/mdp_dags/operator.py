@@ -96,6 +96,10 @@ def operator_for(spec: StepPodSpec, *, task_id: str, **task_kwargs: Any) -> Step
         log_pod_spec_on_failure=False,  # the pod dump buried the cause; the spec is in the UI
         do_xcom_push=False,
         on_finish_action="delete_pod",
+        # How often the task asks whether its pod has left Pending. The provider's 5 s leaves a
+        # started pod unwatched for up to 5 s while it holds a pool slot; a step pod starts in
+        # one or two, so every step would wait ~3 s for nothing. One GET a second per starting pod.
+        startup_check_interval_seconds=1,
         skip_on_exit_code=EXIT_REJECTED,
         **task_kwargs,
     )

@@ -77,6 +77,7 @@ def main() -> int:
                     or t.get_closest_mapped_task_group() is not None,
                     "skip_on_exit_code": sorted(getattr(t, "skip_on_exit_code", None) or []),
                     "image": getattr(t, "image", None),
+                    "startup_check_seconds": getattr(t, "startup_check_interval_seconds", None),
                 }
                 for t in dag.tasks
             },

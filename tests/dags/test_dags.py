@@ -167,6 +167,8 @@ def test_ingest_file_structure(dagbag: dict[str, Any]) -> None:
         assert t["pool"] == "mdp_pipeline"
         assert (t["retries"], t["retry_delay"], t["exponential"]) == (3, 30.0, True)
         assert t["skip_on_exit_code"] == [3]
+        assert t["startup_check_seconds"] == 1  # the provider's 5 s would idle a pool slot
+    assert tasks["summary"]["startup_check_seconds"] == 1
     assert tasks["validate"]["image"] == "mini-data-platform/validator:dev"
     assert tasks["transform"]["image"] == "mini-data-platform/transformer:dev"
     assert tasks["load"]["image"] == "mini-data-platform/loader:dev"
