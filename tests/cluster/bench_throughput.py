@@ -3,15 +3,8 @@ test-cluster`` (Airflow in pods, step pods started by its scheduler). A benchmar
 asserts only that every file was loaded once, and prints its figures.
 
 1. A burst of ``MDP_BENCH_FILES`` (100) small sales files, uploaded at once: files per minute,
-   upload -> archived per file (median, p95), and each step's time by phase:
-
-   - *queue*: from the moment the step could start (its upstream task ended, or the run started)
-     to Airflow starting its task process (scheduler loop, pool slots, executor slots);
-   - *pod start*: from the task process starting to the container running (the task parses its
-     DAG and creates the pod; kubelet sandbox and container start);
-   - *step*: the container running;
-   - *teardown*: from the container ending to the task ending (logs, completion poll, deletion).
-
+   upload -> archived per file (median, p95), and each step's time by phase (queue, pod
+   start, step, teardown: bench/cluster.py says which moments bound each).
    Pod times come from a watch on the step pods, stamped on arrival (Kubernetes' own stamps have
    whole seconds); task times from Airflow's metadata database; both on this machine's clock.
 2. One ``MDP_BENCH_ROWS`` (1M) row file through the platform, upload -> archived and per step,
@@ -22,7 +15,6 @@ asserts only that every file was loaded once, and prints its figures.
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import threading
@@ -32,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.cluster import PodTimes, TaskTimes, phases, report, summary
 
 from mdp.generate.step import generate
 from mdp.storage import ObjectStore
@@ -43,8 +36,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(7200)]
 FILES = int(os.environ.get("MDP_BENCH_FILES", "100"))
 SMALL_ROWS = 200
 BIG_ROWS = int(os.environ.get("MDP_BENCH_ROWS", "1000000"))
-STEPS = ("validate", "transform", "load", "summary")
-PHASES = ("queue", "pod start", "step", "teardown")
 
 
 class TimedStore:
@@ -97,15 +88,17 @@ class PodWatch:
             except Exception:  # the API server restarting: watch again
                 time.sleep(1)
 
+    def seen(self) -> list[PodTimes]:
+        return [PodTimes(**pod) for pod in list(self.pods.values()) if pod["key"] and pod["step"]]
+
     def _saw(self, pod: Any, now: float) -> None:
         meta = pod.metadata
         seen = self.pods.setdefault(
             meta.name,
-            {
-                "key": (meta.annotations or {}).get("mdp.dev/object-key"),
-                "step": (meta.labels or {}).get("mdp.dev/step"),
-                "try": int((meta.labels or {}).get("try_number", "1")),
-                "created": now,
+            {  # the operator's labels: its run (label-safe), task and try
+                "key": (meta.labels or {}).get("run_id"),
+                "step": (meta.labels or {}).get("task_id"),
+                "try_number": int((meta.labels or {}).get("try_number", "1")),
             },
         )
         for status in (pod.status.container_statuses if pod.status else None) or []:
@@ -117,55 +110,33 @@ class PodWatch:
                 seen.setdefault("ended", now)
 
 
-def _stats(values: list[float]) -> str:
-    if not values:
-        return "-"
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return f"median {statistics.median(ordered):6.1f} s  p95 {p95:6.1f} s  max {ordered[-1]:6.1f} s"
+def _task_times(airflow: Airflow, keys: list[str]) -> dict[tuple[str, str], TaskTimes]:
+    """(run id as the pods' label has it, task) -> the first try's times, for the files ``keys``."""
+    from airflow.providers.cncf.kubernetes.pod_generator import make_safe_label_value
 
-
-def _task_times(airflow: Airflow, keys: list[str]) -> dict[tuple[str, str], dict[str, float]]:
-    """(key, task) -> the first try's start/end and its run's start, as epoch seconds."""
     rows = airflow.metadata(
-        "SELECT r.conf::jsonb ->> 'key', t.task_id, r.start_date, t.start_date, t.end_date"
+        "SELECT r.run_id, t.task_id, r.start_date, t.start_date, t.end_date"
         " FROM task_instance t JOIN dag_run r ON r.dag_id = t.dag_id AND r.run_id = t.run_id"
-        " WHERE t.dag_id = 'mdp_ingest_file' AND r.conf::jsonb ->> 'key' = ANY(%s)",
+        " WHERE t.dag_id = 'mdp_ingest_file' AND t.try_number = 1"
+        " AND r.conf::jsonb ->> 'key' = ANY(%s)",
         keys,
     )
-    found = {}
-    for key, task, run_start, start, end in rows:
-        if start is None or end is None:
-            continue
-        found[(key, task)] = {
-            "run": run_start.timestamp(),
-            "start": start.timestamp(),
-            "end": end.timestamp(),
-        }
+    found: dict[tuple[str, str], TaskTimes] = {}
+    for run_id, task, run_start, start, end in rows:
+        if start is not None and end is not None:
+            found[(make_safe_label_value(run_id), task)] = TaskTimes(
+                run_start.timestamp(), start.timestamp(), end.timestamp()
+            )
     return found
 
 
-def _phases(
-    tasks: dict[tuple[str, str], dict[str, float]], pods: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, list[float]]]:
-    first_pod: dict[tuple[str, str], dict[str, Any]] = {}
-    for pod in pods.values():
-        if pod["try"] == 1 and "ended" in pod:
-            first_pod[(pod["key"], pod["step"])] = pod
-    by_step: dict[str, dict[str, list[float]]] = {s: {p: [] for p in PHASES} for s in STEPS}
-    for (key, task), t in tasks.items():
-        found = first_pod.get((key, task))
-        if task not in by_step or found is None:
-            continue
-        ready = (
-            t["run"] if task == "validate" else tasks[(key, STEPS[STEPS.index(task) - 1])]["end"]
-        )
-        phases = by_step[task]
-        phases["queue"].append(t["start"] - ready)
-        phases["pod start"].append(found["running"] - t["start"])
-        phases["step"].append(found["ended"] - found["running"])
-        phases["teardown"].append(t["end"] - found["ended"])
-    return by_step
+def _run_starts(airflow: Airflow, keys: list[str]) -> dict[str, float]:
+    rows = airflow.metadata(
+        "SELECT conf::jsonb ->> 'key', start_date FROM dag_run"
+        " WHERE dag_id = 'mdp_ingest_file' AND conf::jsonb ->> 'key' = ANY(%s)",
+        keys,
+    )
+    return {key: start.timestamp() for key, start in rows if start is not None}
 
 
 def _finished(installed: Installed, keys: list[str]) -> dict[str, tuple[str, float]]:
@@ -176,13 +147,6 @@ def _finished(installed: Installed, keys: list[str]) -> dict[str, tuple[str, flo
             (keys,),
         ).fetchall()
     return {key: (final, at.timestamp()) for key, final, at in rows}
-
-
-def _report(title: str, by_step: dict[str, dict[str, list[float]]]) -> None:
-    print(f"\n{title}: each step's first try, by phase")
-    for step, phases in by_step.items():
-        for phase in PHASES:
-            print(f"  {step:<9} {phase:<9} {_stats(phases[phase])}")
 
 
 def _through_the_platform(
@@ -250,20 +214,21 @@ def test_platform_throughput(installed: Installed, airflow: Airflow, tmp_path: P
         latency = [archived[k] - uploaded[k] for k in uploaded]
         small = list(uploaded)
         tasks = _task_times(airflow, small)
-        dispatch = [tasks[(k, "validate")]["run"] - uploaded[k] for k in small]
+        starts = _run_starts(airflow, small)
+        dispatch = [starts[k] - uploaded[k] for k in small if k in starts]
         print(f"\n[bench] burst of {FILES} files of {SMALL_ROWS} rows: settled in {span:.1f} s,"
               f" {FILES / span * 60:.1f} files/min")  # fmt: skip
-        print(f"[bench] upload -> archived per file: {_stats(latency)}")
-        print(f"[bench] upload -> its run started:   {_stats(dispatch)}")
-        _report(f"burst of {FILES}", _phases(tasks, watch.pods))
+        print(f"[bench] upload -> archived per file: {summary(latency)}")
+        print(f"[bench] upload -> its run started:   {summary(dispatch)}")
+        print(report(f"burst of {FILES}", phases(tasks, watch.seen())))
 
         big_up, big_done = _through_the_platform(
             installed, airflow, tmp_path, 1, BIG_ROWS, seed=int(time.time()) + 1
         )
         ((key, up),) = big_up.items()
         platform = big_done[key] - up
-        by_step = _phases(_task_times(airflow, [key]), watch.pods)
-        _report(f"one file of {BIG_ROWS} rows", by_step)
+        by_step = phases(_task_times(airflow, [key]), watch.seen())
+        print(report(f"one file of {BIG_ROWS} rows", by_step))
     finally:
         watch.stop()
     host = _mdp_run_on_the_host(installed, tmp_path, BIG_ROWS)
