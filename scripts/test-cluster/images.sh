@@ -70,6 +70,16 @@ docker_up() {
     [ "$SECONDS" -lt "$deadline" ] || { tail -n 20 "$DOCKER_STATE/dockerd.log" >&2; die "dockerd did not start"; }
     sleep 0.5
   done
+  # A run killed before its `make cluster-down` leaves kind's network in the image store, and
+  # this fresh daemon has just made its bridge again: with no node on it, it is stale. Removing
+  # it removes the bridge, so the host is as the run found it.
+  local network
+  for network in $(docker network ls -q --filter name='^kind$'); do
+    if [ "$(docker network inspect -f '{{len .Containers}}' "$network")" = 0 ]; then
+      log "removing the stale kind network a killed run left"
+      docker network rm "$network" >/dev/null
+    fi
+  done
 }
 
 docker_down() {

@@ -200,3 +200,38 @@ def test_prepare_fails_without_a_node_image_when_the_go_builds_fail(tmp_path: Pa
     assert "Go builds failed" in done.stderr and "compile error" in done.stderr
     assert sorted(p.name for p in tmp_path.glob("called.*")) == ["called.standins", "called.warm"]
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(("containers", "removed"), [("0", True), ("1", False)])
+def test_docker_up_removes_a_kind_network_with_no_node_left_by_a_killed_run(
+    tmp_path: Path, containers: str, removed: bool
+) -> None:
+    """The image store keeps kind's network when a run dies before `make cluster-down`; the next
+    daemon makes its bridge again, which the host-state check would report. A fake dockerd and
+    docker client stand in (the real ones run in `make test-cluster`)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dockerd").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "docker").write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {tmp_path}/calls\n'
+        'case "$1 $2" in\n'
+        "  'network ls') echo net1 ;;\n"
+        f"  'network inspect') echo {containers} ;;\n"
+        "esac\n"
+    )
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = os.environ | {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "DOCKER_CLI": str(bin_dir / "docker"),
+        "DOCKER_STATE_DIR": str(tmp_path / "state"),
+        "TOOLS_CACHE": str(tmp_path / "cache"),
+    }
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "test-cluster" / "images.sh"), "docker-up"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert ("network rm net1" in calls) is removed, calls
