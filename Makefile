@@ -329,6 +329,7 @@ bench-cluster: ## The platform's throughput on the test's kind cluster: 100 smal
 .PHONY: test-cluster
 test-cluster: tools ## The platform end to end on kind: make cluster-up, the tests, make cluster-down (needs root)
 	scripts/test-cluster/host-state.sh > .host-state.before
+	scripts/test-cluster/host-state.sh tunables > .host-state.tunables
 	@# Docker creates /lib/modules for kind's read-only bind mount; removed after if it made it.
 	status=0; had_modules=0; [ -e /lib/modules ] && had_modules=1; \
 	{ node_image="$$(scripts/test-cluster/prepare.sh)" \
@@ -339,8 +340,9 @@ test-cluster: tools ## The platform end to end on kind: make cluster-up, the tes
 	  DOCKER_HOST=$(TEST_DOCKER_HOST) PATH=$(TOOLS_BIN):$$PATH make --no-print-directory cluster-down DOCKER=/usr/bin/docker || true; fi; \
 	if [ "$$had_modules" = 0 ] && [ -d /lib/modules ]; then rmdir /lib/modules 2>/dev/null || true; fi; \
 	scripts/test-cluster/images.sh docker-down || true; \
+	sysctl -q -w $$(cat .host-state.tunables) || true; \
 	scripts/test-cluster/host-state.sh > .host-state.after; \
 	if ! diff -u .host-state.before .host-state.after; then \
 	  echo "error: the cluster test left the changes above behind"; status=1; fi; \
-	rm -f .host-state.before .host-state.after; \
+	rm -f .host-state.before .host-state.after .host-state.tunables; \
 	exit $$status

@@ -10,11 +10,23 @@
 # Every section prints something stable when its source is absent (a fresh machine has no
 # /run/netns, no ip6tables tables, no Docker): appearing or disappearing still shows as a
 # difference, and only a real change fails the comparison.
+#
+#   host-state.sh tunables   the kernel tunables the kubelet sets, as `name=value` lines
+#
+# The kubelet in kind's (privileged) node sets three kernel tunables that no namespace holds:
+# vm.overcommit_memory=1, kernel.panic=10, kernel.panic_on_oops=1 (as on any node; kind does the
+# same on a user's machine). `make test-cluster` saves them with `tunables` and writes them back
+# after `make cluster-down`, before the comparison.
 set -euo pipefail
 
 DOCKER_STATE="${DOCKER_STATE_DIR:-/var/lib/mdp-local-docker}"
-SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables vm.overcommit_memory
-  kernel.panic kernel.panic_on_oops)
+TUNABLES=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
+SYSCTLS=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables "${TUNABLES[@]}")
+
+if [ "${1:-}" = tunables ]; then
+  for s in "${TUNABLES[@]}"; do echo "$s=$(sysctl -n "$s")"; done
+  exit 0
+fi
 
 # list_dir DIR [GLOB]: the entries of DIR matching GLOB (default: all), full paths unless GLOB is
 # the default, sorted; nothing when DIR does not exist.

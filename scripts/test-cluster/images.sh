@@ -59,6 +59,17 @@ docker_up() {
   command -v dockerd >/dev/null || die "dockerd is missing: apt-get install docker.io (.ci/run does)"
   [ -x "$DOCKER_CLI" ] || die "$DOCKER_CLI is missing: apt-get install docker.io"
   mkdir -p "$DOCKER_STATE" "$DOCKER_ROOT"
+  # Outside its own directories the daemon makes /run/docker (plugin sockets) and a `docker`
+  # cgroup in every hierarchy (cgroupfs driver; BuildKit's `buildkit` inside), and leaves them
+  # when it stops. What did not exist before is written down here for docker-down to remove.
+  local path hierarchy
+  : >"$DOCKER_STATE/made-outside"
+  for path in /run/docker /sys/fs/cgroup/docker; do
+    [ -e "$path" ] || echo "$path" >>"$DOCKER_STATE/made-outside"
+  done
+  for hierarchy in /sys/fs/cgroup/*/; do
+    [ -e "${hierarchy}docker" ] || echo "${hierarchy}docker" >>"$DOCKER_STATE/made-outside"
+  done
   log "starting dockerd (image store $DOCKER_ROOT)"
   setsid dockerd --host "$DOCKER_HOST" --data-root "$DOCKER_ROOT" --exec-root "$DOCKER_STATE/exec" \
     --pidfile "$DOCKER_STATE/dockerd.pid" --bridge none --iptables=false --ip6tables=false \
@@ -92,12 +103,22 @@ docker_down() {
   kill -KILL "$pid" 2>/dev/null || true
   # dockerd's own containerd follows it; anything left under our exec root goes too.
   pkill -KILL -f "containerd.*$DOCKER_STATE" 2>/dev/null || true
-  local dir
+  local dir path
   for dir in "$DOCKER_STATE" "$DOCKER_ROOT"; do
     awk -v d="$dir" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | while read -r m; do
       umount -l "$m" 2>/dev/null || true
     done
   done
+  if [ -f "$DOCKER_STATE/made-outside" ]; then
+    while read -r path; do
+      [ -e "$path" ] || continue
+      case "$path" in
+        # A cgroup goes with rmdir, children first; one still in use stays (and shows up).
+        /sys/fs/cgroup/*) find "$path" -depth -type d -exec rmdir {} + 2>/dev/null || true ;;
+        *) rm -rf "$path" ;;
+      esac
+    done <"$DOCKER_STATE/made-outside"
+  fi
   rm -rf "$DOCKER_STATE"
   log "Docker stopped"
 }

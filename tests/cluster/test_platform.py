@@ -315,15 +315,19 @@ def _running_for(pod: dict[str, Any]) -> float:
     return (datetime.now(UTC) - datetime.fromisoformat(started)).total_seconds()
 
 
-def _kill_first_running(installed: Installed, steps: tuple[str, ...], timeout: float) -> str:
-    """Force-delete the first step pod of ``steps`` whose container has run for 2 s: mid-work,
-    never in its last moment, when the operator may already have read its result."""
+def _kill_first_running(
+    installed: Installed, key: str, steps: tuple[str, ...], timeout: float
+) -> str:
+    """Force-delete the first step pod of ``steps`` for the object ``key`` whose container has
+    run for 2 s: mid-work, never in its last moment, when the operator may already have read its
+    result. Only that file's pod: another file's step may be running at the same time."""
     cluster = installed.cluster
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for pod in cluster.pods(STEP_SELECTOR):
             step = pod["metadata"]["labels"].get("mdp.dev/step")
-            if step in steps and _running_for(pod) >= 2:
+            of_key = pod["metadata"].get("annotations", {}).get("mdp.dev/object-key") == key
+            if of_key and step in steps and _running_for(pod) >= 2:
                 name = pod["metadata"]["name"]
                 cluster.kubectl(
                     "-n", NAMESPACE, "delete", "pod", name, "--grace-period=0", "--force"
@@ -337,7 +341,7 @@ def test_a_step_pod_killed_mid_run_is_retried_and_the_file_loads_once(
     installed: Installed, airflow: Airflow, big_sales_file: str
 ) -> None:
     before = _count(installed, "sales")
-    killed = _kill_first_running(installed, ("load",), timeout=600)
+    killed = _kill_first_running(installed, big_sales_file, ("load",), timeout=600)
 
     def loaded() -> bool:
         return any(r[0] == big_sales_file and r[1] == "loaded" and r[2] for r in _audit(installed))

@@ -68,15 +68,17 @@ def test_test_cluster_always_stops_docker_checks_the_host_and_keeps_the_test_sta
     recipe = subprocess.run(
         ["make", "-n", "test-cluster"], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
-    before, node, tests, leftover, down, after = (
+    before, tunables, node, tests, leftover, down, restored, after = (
         recipe.index("host-state.sh > .host-state.before"),
+        recipe.index("host-state.sh tunables > .host-state.tunables"),
         recipe.index("prepare.sh"),
         recipe.index(" tests/cluster"),
         recipe.index("cluster-down DOCKER=/usr/bin/docker"),
         recipe.index("images.sh docker-down"),
+        recipe.index("sysctl -q -w $(cat .host-state.tunables)"),
         recipe.index("host-state.sh > .host-state.after"),
     )
-    assert before < node < tests < leftover < down < after
+    assert before < tunables < node < tests < leftover < down < restored < after
     assert "|| status=$?" in recipe
     assert recipe.rstrip().endswith("exit $status")
 
@@ -235,3 +237,27 @@ def test_docker_up_removes_a_kind_network_with_no_node_left_by_a_killed_run(
     assert done.returncode == 0, done.stderr
     calls = (tmp_path / "calls").read_text().splitlines()
     assert ("network rm net1" in calls) is removed, calls
+    # What the daemon will make outside its directories, where nothing is yet.
+    candidates = [Path("/run/docker"), Path("/sys/fs/cgroup/docker")]
+    candidates += [d / "docker" for d in sorted(Path("/sys/fs/cgroup").glob("*/")) if d.is_dir()]
+    made = (tmp_path / "state" / "made-outside").read_text().split()
+    assert made == [str(p) for p in candidates if not p.exists()]
+
+
+def test_docker_down_removes_what_the_daemon_made_outside_its_directories(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (state / "dockerd.pid").write_text(f"{dead.pid}\n")
+    made, kept = tmp_path / "run-docker", tmp_path / "was-there"
+    (made / "plugins").mkdir(parents=True)
+    kept.mkdir()
+    (state / "made-outside").write_text(f"{made}\n{tmp_path / 'never-made'}\n")
+    env = os.environ | {"DOCKER_STATE_DIR": str(state), "TOOLS_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "test-cluster" / "images.sh"), "docker-down"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not made.exists() and kept.exists() and not state.exists()
