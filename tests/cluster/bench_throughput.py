@@ -65,6 +65,7 @@ class PodWatch:
             config.new_client_from_config(config_file=str(installed.cluster.kubeconfig))
         )
         self._watch = watch.Watch()
+        self._stopped = threading.Event()
         self.pods: dict[str, dict[str, Any]] = {}
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -72,19 +73,19 @@ class PodWatch:
         self._thread.start()
 
     def stop(self) -> None:
+        self._stopped.set()
         self._watch.stop()
 
     def _run(self) -> None:
-        while True:
+        while not self._stopped.is_set():  # a watch ends after a while: start it again
             try:
                 for event in self._watch.stream(
                     self._api.list_namespaced_pod,
                     "mdp",
                     label_selector="app.kubernetes.io/name=mdp-step",
-                    timeout_seconds=0,
+                    timeout_seconds=300,
                 ):
                     self._saw(event["object"], time.time())
-                return  # stopped
             except Exception:  # the API server restarting: watch again
                 time.sleep(1)
 
@@ -171,6 +172,16 @@ def _through_the_platform(
         1800 + files * 60,
     )
     done = _finished(installed, keys)
+
+    def runs_ended() -> bool:  # the summary task may still run once its file is archived
+        states = airflow.metadata(
+            "SELECT state FROM dag_run WHERE dag_id = 'mdp_ingest_file'"
+            " AND conf::jsonb ->> 'key' = ANY(%s)",
+            keys,
+        )
+        return len(states) == len(keys) and all(s in ("success", "failed") for (s,) in states)
+
+    airflow.wait_for(f"the runs of {files} files ended", runs_ended, 600)
     for key, (final, _) in done.items():
         assert final.startswith("archive/sales/"), (key, final)
     return timed.uploaded, {key: at for key, (_, at) in done.items()}
