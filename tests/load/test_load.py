@@ -436,3 +436,45 @@ def test_a_second_stage_row_older_than_the_stored_one_keeps_the_newest(
         name = audit.conn.execute("SELECT customer_name FROM warehouse.sales").fetchone()
         assert name == ("h12",)
         audit.conn.commit()
+
+
+@pytest.mark.parametrize("nested_loops_allowed", [False, True], ids=["load", "without its settings"])
+def test_the_insert_of_new_keys_stays_a_hash_join_on_a_table_vacuumed_empty(
+    store: ObjectStore,
+    audit: AuditLog,
+    database: Database,
+    tmp_path: Path,
+    nested_loops_allowed: bool,
+) -> None:
+    """A first load rolled back and autovacuum after it leave ``warehouse.sales`` with statistics
+    of zero rows. Planned on those, ``INSERT ... WHERE NOT EXISTS`` became a nested loop that
+    rescans the growing table per stage row (seen on the test cluster: minutes of CPU for 400k
+    rows). The load's session settings keep it a hash anti-join; without them the plan nests
+    (which shows this test reproduces the trap)."""
+    from mdp.contracts import get_contract
+    from mdp.extensions import tables_for
+    from mdp.load import merge
+    from mdp.load.step import copy_parquet
+
+    rows = [sales_row(i) for i in range(3000)]
+    table = _transformed_sales(store, audit, tmp_path, "incoming/sales/big.csv", rows)
+    path = tmp_path / "sales.parquet"
+    pq.write_table(table, path)
+    with database.connect() as other:
+        other.execute("TRUNCATE warehouse.sales")
+        with other.transaction(force_rollback=True):
+            other.execute("INSERT INTO warehouse.sales SELECT * FROM warehouse.sales")
+        other.execute("VACUUM ANALYZE warehouse.sales")  # what autovacuum does after a rollback
+    (spec, *_) = tables_for(get_contract("sales"))
+    with audit.conn.transaction(force_rollback=True):
+        if not nested_loops_allowed:
+            for setting in merge.session_settings():
+                audit.conn.execute(setting)
+        copy_parquet(audit.conn, spec, path)
+        explain = psycopg.sql.SQL("EXPLAIN ") + merge.insert_new(spec)
+        plan = "\n".join(
+            r[0] for r in audit.conn.execute(explain, {"source_file_id": 1}).fetchall()
+        )
+    assert ("Nested Loop" in plan) is nested_loops_allowed, plan
+    if not nested_loops_allowed:
+        assert "Hash Anti Join" in plan, plan

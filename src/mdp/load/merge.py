@@ -40,8 +40,19 @@ WORK_MEM = "64MB"
 stage against its keys in one batch; at PostgreSQL's default the joins spill into batches."""
 
 
-def set_work_mem() -> sql.Composed:
-    return sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WORK_MEM))
+def session_settings() -> list[sql.Composed]:
+    """``SET LOCAL`` statements for the load transaction, before the merges.
+
+    ``enable_nestloop = off`` keeps the two statements on the hash joins they are written for.
+    A table vacuumed while empty (a first load rolled back, then autovacuum) has statistics of
+    zero rows, and the planner then runs ``INSERT ... WHERE NOT EXISTS`` as a nested loop that
+    scans the table once per stage row. The INSERT grows that table as it goes, so the scans
+    grow with it: quadratic, minutes of CPU for a 400k-row file on the test cluster instead of
+    seconds. Off is a penalty, not a ban: with no other way PostgreSQL still nests."""
+    return [
+        sql.SQL("SET LOCAL work_mem = {}").format(sql.Literal(WORK_MEM)),
+        sql.SQL("SET LOCAL enable_nestloop = off"),
+    ]
 
 
 def _is_text(column: TableColumn) -> bool:

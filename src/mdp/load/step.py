@@ -97,7 +97,8 @@ def merge_file(
     # The merge's two statements rely on this lock: nothing else writes the dataset's tables
     # between them (mdp.load.merge).
     conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id(f"load:{dataset}"),))
-    conn.execute(merge.set_work_mem())
+    for setting in merge.session_settings():
+        conn.execute(setting)
     params = {"source_file_id": record_id}
     counts: list[tuple[int, int]] = []
     for spec in tables_for(contract):
