@@ -438,7 +438,9 @@ def test_a_second_stage_row_older_than_the_stored_one_keeps_the_newest(
         audit.conn.commit()
 
 
-@pytest.mark.parametrize("nested_loops_allowed", [False, True], ids=["load", "without its settings"])
+@pytest.mark.parametrize(
+    "nested_loops_allowed", [False, True], ids=["load", "without its settings"]
+)
 def test_the_insert_of_new_keys_stays_a_hash_join_on_a_table_vacuumed_empty(
     store: ObjectStore,
     audit: AuditLog,
