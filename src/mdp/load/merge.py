@@ -40,7 +40,7 @@ WORK_MEM = "64MB"
 stage against its keys in one batch; at PostgreSQL's default the joins spill into batches."""
 
 
-def session_settings() -> list[sql.Composable]:
+def session_settings() -> list[sql.SQL | sql.Composed]:
     """``SET LOCAL`` statements for the load transaction, before the merges.
 
     ``enable_nestloop = off`` keeps the two statements on the hash joins they are written for.
