@@ -204,6 +204,13 @@ def test_prepare_fails_without_a_node_image_when_the_go_builds_fail(tmp_path: Pa
     assert done.stdout == ""
 
 
+def _images_sh(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / "test-cluster" / "images.sh"), command],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize(("containers", "removed"), [("0", True), ("1", False)])
 def test_docker_up_removes_a_kind_network_with_no_node_left_by_a_killed_run(
     tmp_path: Path, containers: str, removed: bool
@@ -230,10 +237,7 @@ def test_docker_up_removes_a_kind_network_with_no_node_left_by_a_killed_run(
         "DOCKER_STATE_DIR": str(tmp_path / "state"),
         "TOOLS_CACHE": str(tmp_path / "cache"),
     }
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "test-cluster" / "images.sh"), "docker-up"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    done = _images_sh("docker-up", env)
     assert done.returncode == 0, done.stderr
     calls = (tmp_path / "calls").read_text().splitlines()
     assert ("network rm net1" in calls) is removed, calls
@@ -255,9 +259,6 @@ def test_docker_down_removes_what_the_daemon_made_outside_its_directories(tmp_pa
     kept.mkdir()
     (state / "made-outside").write_text(f"{made}\n{tmp_path / 'never-made'}\n")
     env = os.environ | {"DOCKER_STATE_DIR": str(state), "TOOLS_CACHE": str(tmp_path / "cache")}
-    done = subprocess.run(
-        [str(ROOT / "scripts" / "test-cluster" / "images.sh"), "docker-down"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+    done = _images_sh("docker-down", env)
     assert done.returncode == 0, done.stderr
     assert not made.exists() and kept.exists() and not state.exists()

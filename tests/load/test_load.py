@@ -463,10 +463,10 @@ def test_the_insert_of_new_keys_stays_a_hash_join_on_a_table_vacuumed_empty(
     path = tmp_path / "sales.parquet"
     pq.write_table(table, path)
     with database.connect() as other:
+        # The statistics autovacuum leaves once a rolled-back first load's rows are vacuumed:
+        # an empty table, counted.
         other.execute("TRUNCATE warehouse.sales")
-        with other.transaction(force_rollback=True):
-            other.execute("INSERT INTO warehouse.sales SELECT * FROM warehouse.sales")
-        other.execute("VACUUM ANALYZE warehouse.sales")  # what autovacuum does after a rollback
+        other.execute("VACUUM ANALYZE warehouse.sales")
     (spec, *_) = tables_for(get_contract("sales"))
     with audit.conn.transaction(force_rollback=True):
         if not nested_loops_allowed:
